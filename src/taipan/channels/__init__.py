@@ -1,0 +1,1 @@
+"""Channels: create, list, show and delete."""

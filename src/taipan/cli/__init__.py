@@ -1,0 +1,1 @@
+"""The ``taipan`` command, one module per command group."""

@@ -1,0 +1,60 @@
+"""CEP 16 sharded repodata: one shard per package name, and the index naming them.
+
+Bytes are deterministic (sorted maps, fixed zstd level, no timestamps) so that the same
+records always give the same shard, and a shard's name is the sha256 of its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgpack
+import orjson
+import zstandard
+
+from taipan.conda.names import split_extension
+
+SHARD_ZSTD_LEVEL = 12
+SHARDS_BASE_URL = "./shards/"
+
+
+def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) -> bytes:
+    """``records`` are (filename, record JSON bytes, run_exports) sorted by file name."""
+    packages: dict[str, Any] = {}
+    packages_conda: dict[str, Any] = {}
+    for filename, record_json, run_exports in records:
+        record = orjson.loads(record_json)
+        # CEP 16: sha256 and md5 as raw bytes; CEP 21: run_exports in every record ({} = none).
+        record["sha256"] = bytes.fromhex(record["sha256"])
+        record["md5"] = bytes.fromhex(record["md5"])
+        record["run_exports"] = _sorted(run_exports or {})
+        _, ext = split_extension(filename)
+        (packages_conda if ext == ".conda" else packages)[filename] = dict(sorted(record.items()))
+    shard = {"packages": packages, "packages.conda": packages_conda, "removed": []}
+    raw = msgpack.packb(shard, use_bin_type=True)
+    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+
+
+def shard_digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def encode_shard_index(subdir: str, shards: Mapping[str, bytes]) -> bytes:
+    """``shards`` maps package name to the 32-byte sha256 of its shard."""
+    index = {
+        "info": {"base_url": "", "shards_base_url": SHARDS_BASE_URL, "subdir": subdir},
+        "shards": dict(sorted(shards.items())),
+        "version": 1,
+    }
+    raw = msgpack.packb(index, use_bin_type=True)
+    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""The relational database: models, engines and migrations."""

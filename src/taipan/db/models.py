@@ -1,0 +1,112 @@
+"""Tables. Times are integer milliseconds since the epoch (UTC), the unit repodata uses."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class Subdir(Base):
+    """One platform folder of a channel, and the version of its index.
+
+    ``revision`` goes up by one in the same transaction as every change to the subdir's
+    packages; the row update is also the lock that serialises writers of one subdir.
+    ``epoch`` is random per row, so a channel deleted and made again never repeats an ETag.
+    """
+
+    __tablename__ = "subdirs"
+    __table_args__ = (Index("uq_subdirs_channel_name", "channel_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    epoch: Mapped[str] = mapped_column(String(32))
+    updated_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class PackageFile(Base):
+    __tablename__ = "package_files"
+    __table_args__ = (
+        Index("uq_package_files_subdir_filename", "subdir_id", "filename", unique=True),
+        Index("ix_package_files_subdir_name", "subdir_id", "name"),
+        Index("ix_package_files_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    build: Mapped[str] = mapped_column(String(64))
+    build_number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    md5: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    """The repodata record as compact sorted JSON, built once at ingest."""
+    run_exports: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    about: Mapped[bytes] = mapped_column(LargeBinary, default=b"{}")
+    indexed_timestamp: Mapped[int] = mapped_column(BigInteger)
+    uploaded_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    uploader: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class ShardPointer(Base):
+    """The current shard of each package name in a subdir."""
+
+    __tablename__ = "shard_pointers"
+
+    subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class ShardBlob(Base):
+    """Shard bytes by content digest. Old ones stay a while: clients may hold an older index."""
+
+    __tablename__ = "shard_blobs"
+
+    subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class ApiKey(Base):
+    """An API key, stored only as the sha256 of the key (keys are long and random)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)

@@ -1,0 +1,128 @@
+"""The index files of a subdir, built on first request after a change and kept in memory.
+
+Cost model (N = records in the subdir, K = package names):
+- an upload or delete writes one row and re-encodes one shard: O(records of that name);
+- ``repodata.json`` is rebuilt lazily, at most once per revision per process, by
+  concatenating the records' JSON bytes already stored at ingest: O(N) bytes copied;
+- ``.zst`` / ``.bz2`` compress that once per revision: O(N);
+- the shard index is re-encoded once per revision from (name, digest) rows: O(K);
+- a shard is fetched by digest and never changes;
+- a conditional request that matches answers 304 from one indexed row read: O(1).
+Bytes depend only on the database state at a revision, so every process that builds a
+revision builds the same bytes, under the same ETag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from taipan.conda.repodata import compress_bz2, compress_zst, render_repodata
+from taipan.conda.shards import encode_shard_index
+from taipan.db.engine import Database
+from taipan.db.models import Channel, PackageFile, ShardBlob, ShardPointer, Subdir
+from taipan.indexing.cache import BuildCache
+
+Kind = Literal["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
+INDEX_FILES: tuple[Kind, ...] = (
+    "repodata.json",
+    "repodata.json.zst",
+    "repodata.json.bz2",
+    "repodata_shards.msgpack.zst",
+)
+# Bump when the rendering changes, so ETags from an older Taipan never match new bytes.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SubdirState:
+    id: int
+    channel: str
+    name: str
+    epoch: str
+    revision: int
+    updated_ms: int
+
+    def etag(self, kind: str) -> str:
+        return f'"{self.epoch}-{self.revision}-{FORMAT_VERSION}-{INDEX_FILES.index(kind)}"'
+
+
+def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
+    return len(artifact[1]) + 256
+
+
+class IndexFiles:
+    def __init__(self, db: Database, max_bytes: int, zstd_level: int) -> None:
+        self._db = db
+        self._zstd_level = zstd_level
+        self._cache: BuildCache[tuple[SubdirState, bytes]] = BuildCache(max_bytes, _artifact_size)
+        self._shards: BuildCache[bytes] = BuildCache(max_bytes // 4, len)
+
+    def state(self, channel: str, subdir: str) -> SubdirState | None:
+        with self._db.read() as session:
+            return _read_state(session, channel, subdir)
+
+    def build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
+        """The bytes of ``kind`` at ``state``'s revision or newer, and the state they are of."""
+
+        def fresh(value: tuple[SubdirState, bytes]) -> bool:
+            built = value[0]
+            return built.epoch == state.epoch and built.revision >= state.revision
+
+        return self._cache.get_or_build((state.id, kind), fresh, lambda: self._build(state, kind))
+
+    def _build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
+        if kind == "repodata.json.zst":
+            built, raw = self.build(state, "repodata.json")
+            return built, compress_zst(raw, self._zstd_level)
+        if kind == "repodata.json.bz2":
+            built, raw = self.build(state, "repodata.json")
+            return built, compress_bz2(raw)
+        with self._db.snapshot() as session:
+            # The revision and the rows come from one snapshot, so bytes always match their ETag.
+            now = _read_state(session, state.channel, state.name)
+            if now is None or now.epoch != state.epoch:
+                return state, _render(session, state, kind)
+            return now, _render(session, now, kind)
+
+    def shard(self, state: SubdirState, digest: bytes) -> bytes | None:
+        """A shard by content digest; shards never change, so a cached one is always good."""
+        key = (state.id, state.epoch, digest)
+        cached = self._shards.get(key)
+        if cached is not None:
+            return cached
+        with self._db.read() as session:
+            data = session.scalar(
+                select(ShardBlob.data).where(ShardBlob.subdir_id == state.id, ShardBlob.digest == digest)
+            )
+        if data is not None:
+            self._shards.put(key, data)
+        return data
+
+
+def _render(session: Session, state: SubdirState, kind: Kind) -> bytes:
+    if kind == "repodata_shards.msgpack.zst":
+        rows = session.execute(
+            select(ShardPointer.name, ShardPointer.digest).where(ShardPointer.subdir_id == state.id)
+        ).all()
+        return encode_shard_index(state.name, {name: digest for name, digest in rows})
+    records = session.execute(
+        select(PackageFile.filename, PackageFile.record)
+        .where(PackageFile.subdir_id == state.id)
+        .order_by(PackageFile.filename)
+    ).tuples()
+    return render_repodata(state.name, records)
+
+
+def _read_state(session: Session, channel: str, subdir: str) -> SubdirState | None:
+    row = session.execute(
+        select(Subdir.id, Subdir.epoch, Subdir.revision, Subdir.updated_ms)
+        .join(Channel, Channel.id == Subdir.channel_id)
+        .where(Channel.name == channel, Subdir.name == subdir)
+    ).first()
+    if row is None:
+        return None
+    return SubdirState(row.id, channel, subdir, row.epoch, row.revision, row.updated_ms)

@@ -1,0 +1,1 @@
+"""Package files: ingest (upload, import), delete, list."""

@@ -1,0 +1,228 @@
+"""The one upload use-case every wire dialect calls.
+
+A file arrives already staged in storage (streamed there by the web layer, hashing as it
+went). Here it is checked through and through, and only then, inside one transaction
+that holds the subdir's lock, moved to its final key, recorded, and its shard
+rewritten. Any failure leaves nothing behind: the staged object is removed, and no
+record or index byte changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from taipan.channels.service import channel_id
+from taipan.conda.archive import PackageMetadata, read_package
+from taipan.conda.names import Filename, parse_filename
+from taipan.conda.records import Hashes, build_record, check_index, dump_record
+from taipan.db.engine import Database
+from taipan.db.models import Channel, PackageFile, Subdir, now_ms
+from taipan.errors import ChecksumMismatch, Conflict, InvalidPackage, TooLarge
+from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
+from taipan.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A received file sitting in storage at ``key``, with the hashes of what was received."""
+
+    key: str
+    hashes: Hashes
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A package that passed every check, ready to be recorded."""
+
+    filename: Filename
+    subdir: str
+    hashes: Hashes
+    metadata: PackageMetadata
+
+
+@dataclass(frozen=True)
+class Stored:
+    channel: str
+    subdir: str
+    filename: str
+    sha256: str
+    size: int
+    replaced: bool
+
+
+def storage_key(channel: str, subdir: str, filename: str) -> str:
+    return f"{channel}/{subdir}/{filename}"
+
+
+def check_package(
+    storage: Storage,
+    staged: Staged,
+    filename: str,
+    *,
+    max_size: int,
+    max_ratio: int,
+    expected_sha256: str | None = None,
+    expected_subdir: str | None = None,
+) -> Checked:
+    """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge."""
+    parsed = parse_filename(filename)
+    if staged.hashes.size > max_size:
+        raise TooLarge(f"{filename} is {staged.hashes.size} bytes; the limit is {max_size}")
+    if expected_sha256 is not None and expected_sha256.strip().lower() != staged.hashes.sha256:
+        raise ChecksumMismatch(
+            f"SHA-256 mismatch for {filename}: the client sent {expected_sha256.strip().lower()}, "
+            f"the bytes received hash to {staged.hashes.sha256}"
+        )
+    with storage.open(staged.key) as f:
+        metadata = read_package(f, filename, staged.hashes.size, max_ratio)
+    check_index(metadata.index, parsed)
+    subdir = metadata.index["subdir"]
+    if expected_subdir is not None and expected_subdir != subdir:
+        raise InvalidPackage(f"{filename} is built for {subdir!r}, not {expected_subdir!r}")
+    return Checked(parsed, subdir, staged.hashes, metadata)
+
+
+class Ingestor:
+    def __init__(self, db: Database, storage: Storage, max_size: int, max_ratio: int) -> None:
+        self.db = db
+        self.storage = storage
+        self.max_size = max_size
+        self.max_ratio = max_ratio
+
+    def ingest(
+        self,
+        channel: str,
+        filename: str,
+        staged: Staged,
+        *,
+        expected_sha256: str | None = None,
+        expected_subdir: str | None = None,
+        force: bool = False,
+        uploader: str | None = None,
+    ) -> Stored:
+        """Check, store, record and index one staged file. The staged object is gone afterwards."""
+        try:
+            with self.db.read() as session:
+                channel_id(session, channel)  # an unknown channel fails before the costly checks
+            checked = check_package(
+                self.storage,
+                staged,
+                filename,
+                max_size=self.max_size,
+                max_ratio=self.max_ratio,
+                expected_sha256=expected_sha256,
+                expected_subdir=expected_subdir,
+            )
+            if not force:
+                self._refuse_existing(channel, checked)
+            return record_files(self.db, self.storage, channel, [(checked, staged.key)], force, uploader)[0]
+        finally:
+            self.storage.delete(staged.key)
+
+    def _refuse_existing(self, channel: str, checked: Checked) -> None:
+        with self.db.read() as session:
+            if _existing(session, channel, checked.subdir, str(checked.filename)) is not None:
+                raise _exists(channel, checked)
+
+
+def record_files(
+    db: Database,
+    storage: Storage,
+    channel: str,
+    items: Sequence[tuple[Checked, str]],
+    force: bool,
+    uploader: str | None,
+) -> list[Stored]:
+    """Move checked files (all of one subdir) from their staged keys into place and index them.
+
+    One transaction under the subdir's lock: the existence check, the move, the rows and
+    the shards of the touched names. Used by uploads (one file) and imports (batches).
+    """
+    subdirs = {checked.subdir for checked, _ in items}
+    if len(subdirs) != 1:
+        raise ValueError("record_files takes files of one subdir")
+    subdir = subdirs.pop()
+    moved: list[str] = []
+    try:
+        with db.write() as session:
+            subdir_id = ensure_subdir(session, channel_id(session, channel), subdir)
+            lock_subdir(session, subdir_id)
+            results = [
+                _record_one(session, storage, channel, subdir_id, checked, key, force, uploader, moved)
+                for checked, key in items
+            ]
+            refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
+        return results
+    except BaseException:
+        for key in moved:  # new files only: a replaced file's old bytes are already gone
+            storage.delete(key)
+        raise
+
+
+def _record_one(
+    session: Session,
+    storage: Storage,
+    channel: str,
+    subdir_id: int,
+    checked: Checked,
+    staged_key: str,
+    force: bool,
+    uploader: str | None,
+    moved: list[str],
+) -> Stored:
+    filename = str(checked.filename)
+    existing = session.scalar(
+        select(PackageFile).where(PackageFile.subdir_id == subdir_id, PackageFile.filename == filename)
+    )
+    if existing is not None and not force:
+        raise _exists(channel, checked)
+    key = storage_key(channel, checked.subdir, filename)
+    info = storage.move(staged_key, key)
+    if existing is None:
+        moved.append(key)
+    # CEP 47: set once when the file is first indexed. It is the stored object's write
+    # time, so a rebuild from storage alone gives the very same value.
+    indexed = info.modified_ns // 1_000_000
+    record = build_record(checked.metadata.index, checked.hashes, indexed)
+    row = existing or PackageFile(subdir_id=subdir_id, filename=filename)
+    row.name = record["name"]
+    row.version = record["version"]
+    row.build = record["build"]
+    row.build_number = record["build_number"]
+    row.sha256 = checked.hashes.sha256
+    row.md5 = checked.hashes.md5
+    row.size = checked.hashes.size
+    row.record = dump_record(record)
+    exports = checked.metadata.run_exports
+    row.run_exports = orjson.dumps(exports, option=orjson.OPT_SORT_KEYS) if exports is not None else None
+    row.about = orjson.dumps(checked.metadata.about, option=orjson.OPT_SORT_KEYS)
+    row.indexed_timestamp = indexed
+    row.uploaded_ms = now_ms()
+    row.uploader = uploader
+    session.add(row)
+    session.flush()
+    return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)
+
+
+def _existing(session: Session, channel: str, subdir: str, filename: str) -> int | None:
+    return session.scalar(
+        select(PackageFile.id)
+        .join(Subdir, Subdir.id == PackageFile.subdir_id)
+        .join(Channel, Channel.id == Subdir.channel_id)
+        .where(Channel.name == channel, Subdir.name == subdir, PackageFile.filename == filename)
+    )
+
+
+def _exists(channel: str, checked: Checked) -> Conflict:
+    return Conflict(
+        f"{checked.subdir}/{checked.filename} already exists in channel {channel!r}; "
+        "upload with force to replace it, or skip existing files"
+    )

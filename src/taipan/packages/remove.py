@@ -1,0 +1,32 @@
+"""Delete one package file: its record, its shard entry and its bytes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from taipan.channels.service import channel_id
+from taipan.db.engine import Database
+from taipan.db.models import PackageFile, Subdir
+from taipan.errors import NotFound
+from taipan.indexing.state import lock_subdir, refresh_shards
+from taipan.packages.ingest import storage_key
+from taipan.storage.base import Storage
+
+
+def delete_file(db: Database, storage: Storage, channel: str, subdir: str, filename: str) -> None:
+    with db.write() as session:
+        cid = channel_id(session, channel)
+        subdir_id = session.scalar(select(Subdir.id).where(Subdir.channel_id == cid, Subdir.name == subdir))
+        row = None
+        if subdir_id is not None:
+            row = session.scalar(
+                select(PackageFile).where(PackageFile.subdir_id == subdir_id, PackageFile.filename == filename)
+            )
+        if subdir_id is None or row is None:
+            raise NotFound(f"{subdir}/{filename} does not exist in channel {channel!r}")
+        lock_subdir(session, subdir_id)
+        session.delete(row)
+        session.flush()
+        refresh_shards(session, subdir_id, [row.name])
+    # After the commit: a crash here leaves an unindexed file behind, never a record without bytes.
+    storage.delete(storage_key(channel, subdir, filename))

@@ -1,0 +1,43 @@
+"""Wiring: the use-case objects one running Taipan (server or CLI) shares, built from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taipan.db import migrate
+from taipan.db.engine import Database
+from taipan.indexing.artifacts import IndexFiles
+from taipan.packages.ingest import Ingestor
+from taipan.settings import Settings
+from taipan.storage.base import Storage
+from taipan.storage.factory import storage_from_url
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    storage: Storage
+    index: IndexFiles
+    ingestor: Ingestor
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    storage = storage_from_url(settings.storage_url)
+    return Services(
+        settings=settings,
+        db=db,
+        storage=storage,
+        index=IndexFiles(db, settings.artifact_cache_bytes, settings.zstd_level),
+        ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio),
+    )
+
+
+def prepare_database(services: Services) -> None:
+    """Create or migrate the schema."""
+    migrate.upgrade(services.db)

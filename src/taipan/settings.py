@@ -1,0 +1,104 @@
+"""One typed configuration object, read once at the edge.
+
+Values come from (highest first): explicit arguments, ``TAIPAN_*`` environment
+variables, a TOML file (``TAIPAN_CONFIG`` or ``--config``), then the defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+GIB = 1024**3
+
+
+class Settings(BaseSettings):
+    """Everything Taipan can be told. Build it directly in tests."""
+
+    model_config = SettingsConfigDict(env_prefix="TAIPAN_", extra="forbid")
+
+    config_file: Path | None = Field(
+        default=None, description="TOML file with any of these settings (TAIPAN_CONFIG_FILE)."
+    )
+    data_dir: Path = Field(
+        default=Path("taipan-data"), description="Folder for the SQLite database, packages and the admin token."
+    )
+    database_url: str = Field(default="", description="SQLAlchemy URL; default sqlite in data_dir.")
+    storage_url: str = Field(default="", description="Where package files live; default file://data_dir/channels.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field(default="", description="URL clients use to reach the server (for printed links).")
+    max_upload_size: int = Field(default=GIB, ge=1, description="Largest accepted package file, bytes.")
+    max_unpacked_ratio: int = Field(
+        default=200, ge=1, description="Largest allowed uncompressed/compressed ratio of an archive."
+    )
+    index_max_age: int = Field(default=60, ge=0, description="Cache-Control max-age for index files, seconds.")
+    artifact_cache_bytes: int = Field(
+        default=512 * 1024**2, ge=0, description="Per-process memory for built index files."
+    )
+    zstd_level: int = Field(default=9, ge=1, le=22, description="zstd level of repodata.json.zst.")
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        data_dir = self.data_dir.expanduser().resolve()
+        self.data_dir = data_dir
+        if not self.database_url:
+            self.database_url = f"sqlite:///{data_dir / 'taipan.db'}"
+        if not self.storage_url:
+            self.storage_url = f"file://{data_dir / 'channels'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFromPointer(settings_cls, init_settings, env_settings))
+
+
+class _TomlFromPointer(PydanticBaseSettingsSource):
+    """Reads the TOML file named by ``config_file`` (from arguments or the environment)."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._pointers = (init_settings, env_settings)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        for source in self._pointers:
+            path = source().get("config_file")
+            if path:
+                return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
+        return {}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and config file, with explicit overrides on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Where package files live: one narrow port, several adapters."""

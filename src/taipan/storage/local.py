@@ -1,0 +1,104 @@
+"""Storage in a local folder. Writes go to a temporary file renamed into place, so readers
+never see half a file, and a crash leaves at most a stray temporary file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from taipan.storage.base import ObjectInfo, check_key
+
+CHUNK = 1024 * 1024
+TMP_DIR = ".tmp"
+
+
+class LocalWriter:
+    def __init__(self, final: Path, tmp: Path, key: str) -> None:
+        self._final = final
+        self._tmp = tmp
+        self._key = key
+        self._file: IO[bytes] = open(tmp, "wb")  # noqa: SIM115 - closed in close/abort
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def close(self) -> ObjectInfo:
+        self._file.close()
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self._final)
+        return _info(self._key, self._final)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def writer(self, key: str) -> LocalWriter:
+        tmp = self.root / TMP_DIR / uuid.uuid4().hex
+        return LocalWriter(self._path(key), tmp, key)
+
+    def open(self, key: str) -> IO[bytes]:
+        return open(self._path(key), "rb")
+
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        with open(self._path(key), "rb") as f:
+            f.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = f.read(min(CHUNK, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            return _info(key, path)
+        except FileNotFoundError:
+            return None
+
+    def move(self, src: str, dst: str) -> ObjectInfo:
+        target = self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(src), target)
+        return _info(dst, target)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d != TMP_DIR]
+            for name in filenames:
+                path = Path(dirpath) / name
+                yield _info(path.relative_to(self.root).as_posix(), path)
+
+    def check(self) -> None:
+        probe = self.root / TMP_DIR / f"probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+
+
+def _info(key: str, path: Path) -> ObjectInfo:
+    st = path.stat()
+    return ObjectInfo(key=key, size=st.st_size, modified_ns=st.st_mtime_ns)

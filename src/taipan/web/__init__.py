@@ -1,0 +1,1 @@
+"""HTTP entry point: create_app(settings), one router per dialect or resource."""

@@ -1,0 +1,48 @@
+"""Build the ASGI application. Importing this module does nothing; ``create_app`` does it all."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from taipan import __version__
+from taipan.db import migrate
+from taipan.services import Services, build_services
+from taipan.settings import Settings
+from taipan.web import errors
+from taipan.web.auth import TokenPathMiddleware
+from taipan.web.routes import channels, files, health, prefix
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or build_services(settings)
+        if not migrate.is_current(svc.db):
+            raise RuntimeError("the database schema is not up to date: run `taipan db upgrade`")
+        app.state.services = svc
+        try:
+            yield
+        finally:
+            if services is None:
+                svc.close()
+
+    app = FastAPI(
+        title="Taipan",
+        version=__version__,
+        description="A self-hosted conda channel server.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    # API routers first: the catch-all channel file routes come last.
+    for router in (health.router, channels.router, prefix.router, files.router):
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, str]:
+        return {"name": "taipan", "version": __version__, "docs": "/docs"}
+
+    app.add_middleware(TokenPathMiddleware)
+    return app

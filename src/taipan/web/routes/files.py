@@ -1,0 +1,113 @@
+"""What conda clients fetch: ``/{channel}/{subdir}/{file}`` for index files, shards and packages.
+
+Index files answer from the per-process build cache (see taipan.indexing.artifacts for
+the cost model); a matching conditional request answers 304 after one indexed row
+read, without building anything. HEAD never builds more than GET would, and is never
+redirected. Packages stream from storage with byte-range support.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from taipan.errors import NotFound
+from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
+from taipan.packages.ingest import storage_key
+from taipan.packages.query import find_file
+from taipan.services import Services
+from taipan.web.deps import services
+from taipan.web.http_cache import Unsatisfiable, http_date, not_modified, parse_range
+
+router = APIRouter(tags=["channel files"])
+
+SHARD_RE = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Packages may be replaced with --force, so they are not "immutable"; a day keeps proxies useful.
+PACKAGE_CACHE = "public, max-age=86400"
+CONTENT_TYPES = {
+    "repodata.json": "application/json",
+    "repodata.json.zst": "application/zstd",
+    "repodata.json.bz2": "application/x-bzip2",
+    "repodata_shards.msgpack.zst": "application/octet-stream",
+}
+
+
+@router.api_route("/{channel}/{subdir}/{filename}", methods=["GET", "HEAD"], summary="Fetch an index file or package")
+def channel_file(channel: str, subdir: str, filename: str, request: Request) -> Response:
+    svc = services(request)
+    if filename in INDEX_FILES:
+        return _index_file(svc, request, channel, subdir, filename)
+    return _package(svc, request, channel, subdir, filename)
+
+
+@router.api_route("/{channel}/{subdir}/shards/{filename}", methods=["GET", "HEAD"], summary="Fetch a repodata shard")
+def shard(channel: str, subdir: str, filename: str, request: Request) -> Response:
+    svc = services(request)
+    match = SHARD_RE.match(filename)
+    state = svc.index.state(channel, subdir)
+    if match is None or state is None:
+        raise NotFound("no such shard")
+    data = svc.index.shard(state, bytes.fromhex(match.group(1)))
+    if data is None:
+        raise NotFound("no such shard")
+    headers = {"ETag": f'"{match.group(1)}"', "Cache-Control": IMMUTABLE}
+    if "if-none-match" in request.headers and not_modified(request, headers["ETag"], state.updated_ms):
+        return Response(status_code=304, headers=headers)
+    return _bytes(request, data, "application/octet-stream", headers)
+
+
+def _index_file(svc: Services, request: Request, channel: str, subdir: str, kind: Kind) -> Response:
+    state = svc.index.state(channel, subdir)
+    if state is None:
+        raise NotFound(f"{channel}/{subdir} does not exist")
+    headers = _index_headers(svc, state, kind)
+    if not_modified(request, state.etag(kind), state.updated_ms):
+        return Response(status_code=304, headers=headers)
+    built, data = svc.index.build(state, kind)
+    return _bytes(request, data, CONTENT_TYPES[kind], _index_headers(svc, built, kind))
+
+
+def _index_headers(svc: Services, state: SubdirState, kind: Kind) -> dict[str, str]:
+    return {
+        "ETag": state.etag(kind),
+        "Last-Modified": http_date(state.updated_ms),
+        "Cache-Control": f"public, max-age={svc.settings.index_max_age}",
+    }
+
+
+def _bytes(request: Request, data: bytes, media_type: str, headers: dict[str, str]) -> Response:
+    if request.method == "HEAD":
+        return Response(status_code=200, media_type=media_type, headers={**headers, "Content-Length": str(len(data))})
+    return Response(content=data, media_type=media_type, headers=headers)
+
+
+def _package(svc: Services, request: Request, channel: str, subdir: str, filename: str) -> Response:
+    info = find_file(svc.db, channel, subdir, filename)
+    if info is None:
+        raise NotFound(f"{channel}/{subdir}/{filename} does not exist")
+    etag = f'"{info.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(info.uploaded_ms),
+        "Cache-Control": PACKAGE_CACHE,
+        "Accept-Ranges": "bytes",
+    }
+    if not_modified(request, etag, info.uploaded_ms):
+        return Response(status_code=304, headers=headers)
+    try:
+        byte_range = parse_range(request, info.size, etag)
+    except Unsatisfiable:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{info.size}"})
+    media_type = "application/x-bzip2" if filename.endswith(".tar.bz2") else "application/octet-stream"
+    start, end, status = 0, info.size, 200
+    if byte_range is not None:
+        start, end, status = byte_range.start, byte_range.end, 206
+        headers["Content-Range"] = byte_range.content_range(info.size)
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=media_type, headers=headers)
+    body = svc.storage.read_range(storage_key(channel, subdir, filename), start, end)
+    return StreamingResponse(body, status_code=status, media_type=media_type, headers=headers)

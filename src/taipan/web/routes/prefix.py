@@ -1,0 +1,111 @@
+"""The prefix.dev dialect: what ``rattler-build upload prefix`` and ``pixi upload`` send."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from taipan.errors import InvalidInput
+from taipan.packages.ingest import Staged, Stored
+from taipan.packages.remove import delete_file
+from taipan.web.auth import require_admin
+from taipan.web.deps import services
+from taipan.web.receive import receive_multipart, receive_raw
+
+router = APIRouter(tags=["upload (prefix)"])
+
+UPLOAD_DOC = {
+    "requestBody": {
+        "content": {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "attestation": {"type": "string"},
+                    },
+                }
+            },
+        }
+    },
+    "parameters": [
+        {"name": "X-File-Name", "in": "header", "schema": {"type": "string"}},
+        {"name": "X-File-SHA256", "in": "header", "schema": {"type": "string"}},
+    ],
+}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
+
+
+@router.post(
+    "/api/v1/upload/{channel:path}",
+    summary="Upload one package file",
+    description=(
+        "Raw body with X-File-Name / X-File-SHA256 request headers, or multipart with a `file` part "
+        "carrying those headers. `?force=true` replaces an existing file. Answers 200; 409 if the file exists."
+    ),
+    openapi_extra=UPLOAD_DOC,
+)
+async def upload(channel: str, request: Request) -> JSONResponse:
+    svc = services(request)
+    principal = await run_in_threadpool(require_admin, request, svc.db)
+    limit = svc.settings.max_upload_size
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await receive_multipart(request, svc.storage, limit, frozenset({"file"}))
+        extra = [p.staged for p in form.files[1:]]
+        for staged in extra:
+            await run_in_threadpool(svc.storage.delete, staged.key)
+        if not form.files:
+            raise InvalidInput("the multipart body has no 'file' part")
+        part = form.files[0]
+        filename = part.headers.get("x-file-name") or part.filename
+        sha256 = part.headers.get("x-file-sha256")
+        staged = part.staged
+    else:
+        staged = await receive_raw(request, svc.storage, limit)
+        filename = request.headers.get("x-file-name")
+        sha256 = request.headers.get("x-file-sha256")
+    stored = await _ingest(request, channel, filename, staged, sha256, principal.name)
+    return JSONResponse(_body(stored), status_code=200)
+
+
+async def _ingest(
+    request: Request, channel: str, filename: str | None, staged: Staged, sha256: str | None, uploader: str
+) -> Stored:
+    svc = services(request)
+    if not filename:
+        await run_in_threadpool(svc.storage.delete, staged.key)
+        raise InvalidInput("the file name is missing: send it in the X-File-Name header")
+    return await run_in_threadpool(
+        lambda: svc.ingestor.ingest(
+            channel,
+            filename,
+            staged,
+            expected_sha256=sha256,
+            force=_truthy(request.query_params.get("force")),
+            uploader=uploader,
+        )
+    )
+
+
+def _body(stored: Stored) -> dict[str, object]:
+    return {
+        "channel": stored.channel,
+        "subdir": stored.subdir,
+        "filename": stored.filename,
+        "sha256": stored.sha256,
+        "size": stored.size,
+        "replaced": stored.replaced,
+    }
+
+
+@router.delete("/api/v1/delete/{channel}/{subdir}/{filename}", summary="Delete one package file")
+def delete(channel: str, subdir: str, filename: str, request: Request) -> JSONResponse:
+    svc = services(request)
+    require_admin(request, svc.db)
+    delete_file(svc.db, svc.storage, channel, subdir, filename)
+    return JSONResponse({"deleted": f"{channel}/{subdir}/{filename}"})
