@@ -1,0 +1,49 @@
+"""Fixtures shared by every test folder. Each is overridable in a nearer conftest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import Server, database_url, running_server
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Start extra servers: ``with server_factory() as srv: ...``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def make(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+        data_dir = tmp_path_factory.mktemp("taipan")
+        with database_url(data_dir) as url, running_server(data_dir, url, extra_env) as srv:
+            yield srv
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """One server for the whole session; tests use their own channels on it."""
+    with server_factory() as srv:
+        yield srv
+
+
+@pytest.fixture
+def channel(server: Server, request: pytest.FixtureRequest) -> str:
+    """A fresh channel named after the test."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] + "-" + uuid.uuid4().hex[:6]
+    with server.client() as http:
+        response = http.post("/api/v1/channels", json={"name": name})
+        assert response.status_code == 201, response.text
+    return name
+
+
+@pytest.fixture
+def pkgdir(tmp_path: Path) -> Path:
+    return tmp_path / "pkgs"
