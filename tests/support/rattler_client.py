@@ -29,8 +29,11 @@ async def main():
     records = await rattler.solve(
         sources=args["channels"], specs=args["specs"], gateway=gateway, platforms=args["platforms"]
     )
-    out = {"records": [{"name": r.name.normalized, "version": str(r.version), "build": str(r.build),
-                        "url": str(r.url), "sha256": r.sha256.hex() if isinstance(r.sha256, bytes) else str(r.sha256)} for r in records]}
+    def describe(r):
+        sha = r.sha256.hex() if isinstance(r.sha256, bytes) else str(r.sha256)
+        return {"name": r.name.normalized, "version": str(r.version), "build": str(r.build), "url": str(r.url),
+                "sha256": sha}
+    out = {"records": [describe(r) for r in records]}
     if args.get("prefix"):
         await rattler.install(records, target_prefix=args["prefix"], cache_dir=args["cache"] + "/pkgs",
                               show_progress=False, client=client)
