@@ -16,7 +16,7 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
     from contextlib import contextmanager
 
     @contextmanager
-    def make(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    def make(extra_env: dict[str, str | None] | None = None) -> Iterator[Server]:
         data_dir = tmp_path_factory.mktemp("taipan")
         with database_url(data_dir) as url, running_server(data_dir, url, extra_env) as srv:
             yield srv

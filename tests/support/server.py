@@ -73,7 +73,8 @@ def database_url(data_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def running_server(data_dir: Path, db_url: str, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def running_server(data_dir: Path, db_url: str, extra_env: dict[str, str | None] | None = None) -> Iterator[Server]:
+    """Run ``taipan serve``; ``extra_env`` adds variables, and removes those given as None."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = data_dir / "server.log"
@@ -83,8 +84,12 @@ def running_server(data_dir: Path, db_url: str, extra_env: dict[str, str] | None
         "TAIPAN_DATABASE_URL": db_url,
         "TAIPAN_PORT": str(port),
         "TAIPAN_HOST": "127.0.0.1",
-        **(extra_env or {}),
     }
+    for key, value in (extra_env or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "taipan", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
@@ -92,7 +97,8 @@ def running_server(data_dir: Path, db_url: str, extra_env: dict[str, str] | None
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc, log)
-        token = (data_dir / "admin-token").read_text().strip()
+        token_dir = Path(env.get("TAIPAN_DATA_DIR", data_dir))
+        token = (token_dir / "admin-token").read_text().strip() if (token_dir / "admin-token").exists() else ""
         yield Server(url, token, data_dir, db_url, proc, log)
     finally:
         proc.terminate()
