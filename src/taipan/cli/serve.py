@@ -10,6 +10,7 @@ import uvicorn
 from taipan.accounts.keys import ensure_admin_token
 from taipan.cli.options import make_settings, settings_options
 from taipan.db import migrate
+from taipan.packages.staging import sweep_staging
 from taipan.services import build_services
 from taipan.web.app import create_app
 
@@ -29,6 +30,7 @@ def serve(config_file: Path | None, data_dir: Path | None, host: str | None, por
     settings = make_settings(config_file, data_dir, host=host, port=port)
     services = build_services(settings)
     migrate.upgrade(services.db)
+    sweep_staging(services.storage)
     token = ensure_admin_token(services.db, settings.admin_token_file)
     if token:
         click.echo(f"Admin token (shown once; also in {settings.admin_token_file}):\n  {token}")
