@@ -1,22 +1,27 @@
 """Read and check a conda package archive (``.conda`` or ``.tar.bz2``) without trusting it.
 
 Every member of the archive is looked at once, in a single streaming pass: its path
-must stay inside the archive, its kind must be a file, folder or link, and the sum of
-the sizes it declares is bounded (so a decompression bomb is refused before it is
-inflated). The metadata members we keep are read into memory under their own bounds.
+must stay inside the archive, its kind must be a file, folder or link, and the bytes it
+unpacks to are bounded (a member declaring too much is refused before it is inflated,
+and every decompressed byte is counted, so nothing the tar reader consumes on its own,
+such as pax headers, escapes the bound). The metadata members we keep are read into
+memory under their own bounds.
 """
 
 from __future__ import annotations
 
+import bz2
+import functools
 import posixpath
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
-from conda_package_streaming.package_streaming import stream_conda_component, stream_conda_info
+import zstandard
+from conda_package_streaming.package_streaming import tar_generator
 
 from taipan.errors import InvalidPackage, TaipanError, TooLarge
 
@@ -29,6 +34,12 @@ MEMBER_LIMITS = {
     "info/paths.json": 256 * MIB,
 }
 MIN_UNPACKED_LIMIT = 256 * MIB
+# tarfile reads a pax header or GNU long name whole into memory before yielding the member
+# it describes; real ones are a few KiB.
+MAX_EXTENDED_HEADER = 1 * MIB
+EXTENDED_HEADER_TYPES = frozenset(
+    {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
+)
 
 
 @dataclass
@@ -46,7 +57,7 @@ def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -
     budget = _Budget(max(MIN_UNPACKED_LIMIT, size * max_ratio))
     wanted: dict[str, bytes] = {}
     try:
-        for tar, member in _members(fileobj, filename):
+        for tar, member in _members(fileobj, filename, budget):
             _check_member(member, budget)
             if member.name in MEMBER_LIMITS:
                 wanted[member.name] = _read_member(tar, member)
@@ -64,10 +75,11 @@ def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -
     )
 
 
-def _members(fileobj: IO[bytes], filename: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+def _members(fileobj: IO[bytes], filename: str, budget: _Budget) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     if filename.endswith(".tar.bz2"):
-        # A .tar.bz2 is one tarball: the info stream yields every member.
-        yield from stream_conda_info(filename, fileobj)
+        # A .tar.bz2 is one tarball holding every member.
+        with bz2.open(fileobj, "rb") as tar_stream:
+            yield from _tar_members(tar_stream, budget)
         return
     zf = zipfile.ZipFile(fileobj)
     stem = filename[: -len(".conda")]
@@ -78,8 +90,52 @@ def _members(fileobj: IO[bytes], filename: str) -> Iterator[tuple[tarfile.TarFil
         raise InvalidPackage(f"the .conda archive lacks {missing} (does the file name match the package?)")
     if unexpected := names - expected:
         raise InvalidPackage(f"the .conda archive holds unexpected members: {', '.join(sorted(unexpected))}")
-    yield from stream_conda_info(filename, fileobj)
-    yield from stream_conda_component(filename, fileobj, "pkg", zf=zf)
+    # The zip layer may itself be compressed (conda writes it stored): count what it gives
+    # zstd too, or a deflated stream of skippable zstd frames could spin without a byte out.
+    component_budget = _Budget(budget.limit)
+    for component in ("info", "pkg"):
+        with zf.open(f"{component}-{stem}.tar.zst") as raw:
+            zstd_stream = zstandard.ZstdDecompressor().stream_reader(
+                _counted(raw, component_budget), read_across_frames=True, closefd=False
+            )
+            with zstd_stream:
+                yield from _tar_members(zstd_stream, budget)
+
+
+def _tar_members(stream: IO[bytes], budget: _Budget) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    open_tar = functools.partial(tarfile.open, tarinfo=_CheckedTarInfo)
+    yield from tar_generator(_counted(stream, budget), tarfile_open=open_tar)
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """Refuses an oversized extended header before tarfile reads it whole into memory."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in EXTENDED_HEADER_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise TooLarge(
+                f"an extended tar header in the archive is {self.size} bytes; "
+                f"at most {MAX_EXTENDED_HEADER} are accepted"
+            )
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        return member
+
+
+def _counted(stream: IO[bytes], budget: _Budget) -> IO[bytes]:
+    # Readers of a stream (tarfile, zstandard) call only ``read``.
+    return cast(IO[bytes], _Counted(stream, budget))
+
+
+class _Counted:
+    """A decompressed stream whose every byte is charged to a budget."""
+
+    def __init__(self, stream: IO[bytes], budget: _Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._budget.spend(len(data))
+        return data
 
 
 class _Budget:
@@ -90,11 +146,18 @@ class _Budget:
     def spend(self, amount: int) -> None:
         self.left -= amount
         if self.left < 0:
-            raise TooLarge(f"the archive unpacks to more than {self.limit} bytes; refusing it as a decompression bomb")
+            raise self._error()
+
+    def refuse_beyond(self, amount: int) -> None:
+        if amount > self.left:
+            raise self._error()
+
+    def _error(self) -> TooLarge:
+        return TooLarge(f"the archive unpacks to more than {self.limit} bytes; refusing it as a decompression bomb")
 
 
 def _check_member(member: tarfile.TarInfo, budget: _Budget) -> None:
-    budget.spend(member.size + tarfile.BLOCKSIZE)
+    budget.refuse_beyond(member.size)  # before the member's bytes are inflated
     name = member.name
     if not _inside(name):
         raise InvalidPackage(f"archive member {name!r} escapes the archive")
