@@ -37,3 +37,11 @@ class ChecksumMismatch(InvalidPackage):
 
 class TooLarge(TaipanError):
     """A body or a member inside an archive is bigger than allowed."""
+
+
+class RateLimited(TaipanError):
+    """Too many failed attempts; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

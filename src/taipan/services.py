@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taipan.accounts.ratelimit import FailureLimiter
+from taipan.accounts.users import PasswordCache
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
@@ -20,6 +22,8 @@ class Services:
     storage: Storage
     index: IndexFiles
     ingestor: Ingestor
+    limiter: FailureLimiter
+    passwords: PasswordCache
 
     def close(self) -> None:
         self.db.dispose()
@@ -35,6 +39,8 @@ def build_services(settings: Settings) -> Services:
         storage=storage,
         index=IndexFiles(db, settings.artifact_cache_bytes, settings.zstd_level),
         ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio),
+        limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
+        passwords=PasswordCache(db),
     )
 
 

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         default=512 * 1024**2, ge=0, description="Per-process memory for built index files."
     )
     zstd_level: int = Field(default=9, ge=1, le=22, description="zstd level of repodata.json.zst.")
+    auth_failure_limit: int = Field(
+        default=30, ge=1, description="Failed sign-ins or bad keys from one address per window before 429."
+    )
+    auth_failure_window: int = Field(default=60, ge=1, description="Window of auth_failure_limit, seconds.")
+    session_ttl: int = Field(default=14 * 86400, ge=60, description="How long a sign-in lasts, seconds.")
     log_level: str = "info"
 
     @model_validator(mode="after")

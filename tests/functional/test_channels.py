@@ -35,7 +35,8 @@ def test_create_list_show_delete(server: Server, pkgdir: Path) -> None:
         assert {s["name"]: s["files"] for s in shown["subdirs"]} == {"linux-64": 1, "noarch": 0}
         files = http.get(f"/api/v1/channels/{name}/files").json()
         assert [f["filename"] for f in files] == [path.name]
-        assert http.delete(f"/api/v1/channels/{name}").status_code == 204
+        assert http.delete(f"/api/v1/channels/{name}").status_code == 400  # no confirmation
+        assert http.delete(f"/api/v1/channels/{name}", params={"confirm": name}).status_code == 204
         assert http.get(f"/api/v1/channels/{name}").status_code == 404
         assert http.get(f"/{name}/linux-64/{path.name}").status_code == 404
         assert not (server.data_dir / "channels" / name).exists()

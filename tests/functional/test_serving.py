@@ -35,7 +35,10 @@ def test_empty_channel_has_noarch(server: Server, channel: str) -> None:
             "repodata_version": 1,
         }
         assert http.get(f"/{channel}/linux-64/repodata.json").status_code == 404
-        assert http.get(f"/no-such-channel/noarch/repodata.json").status_code == 404
+        # Anonymous callers can't tell a missing channel from a private one: both ask for credentials.
+        assert http.get("/no-such-channel/noarch/repodata.json").status_code == 401
+    with server.client() as http:
+        assert http.get("/no-such-channel/noarch/repodata.json").status_code == 404
 
 
 @pytest.mark.parametrize("name", INDEX_FILES)

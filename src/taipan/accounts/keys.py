@@ -2,7 +2,8 @@
 
 The alphabet is ``[A-Za-z0-9-]``: conda and mamba mis-parse ``_`` and ``.`` in
 ``/t/<token>/`` URLs. A fast hash is right here (unlike passwords): the key carries
-240 bits of randomness, so the digest is not guessable, and it is looked up per request.
+~238 bits of randomness, so its digest cannot be guessed back, and it is looked up on
+every request through a unique index.
 """
 
 from __future__ import annotations
@@ -11,26 +12,37 @@ import hashlib
 import os
 import secrets
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from taipan.accounts import audit
+from taipan.accounts.principal import Principal, Role
 from taipan.db.engine import Database
-from taipan.db.models import ApiKey
+from taipan.db.models import ApiKey, ApiKeyChannel, Channel, User, now_ms
+from taipan.errors import InvalidInput, NotFound, Unauthenticated
 
 PREFIX = "taipan-"
 ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 40
+MAX_KEY_LENGTH = 200
+ADMIN_USERNAME = "admin"
 ADMIN_KEY_NAME = "admin token"
 
 
 @dataclass(frozen=True)
-class Principal:
-    """An authenticated caller."""
-
+class KeyInfo:
+    id: int
     name: str
-    is_admin: bool
+    username: str | None
+    read_only: bool
+    channels: dict[str, str] | None
+    expires_ms: int | None
+    revoked_ms: int | None
+    created_ms: int
 
 
 def new_key() -> str:
@@ -41,16 +53,105 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def principal_for_key(db: Database, key: str) -> Principal | None:
-    if not key.startswith(PREFIX) or len(key) > 200:
-        return None
+def looks_like_key(value: str) -> bool:
+    return value.startswith(PREFIX) and len(value) <= MAX_KEY_LENGTH
+
+
+def principal_for_key(db: Database, key: str) -> Principal:
+    """The caller a key stands for; Unauthenticated (saying why) if it is unknown, revoked or expired."""
+    if not looks_like_key(key):
+        raise Unauthenticated("the API key is not valid")
     with db.read() as session:
-        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))
-    return None if row is None else Principal(name=row.name, is_admin=row.is_admin)
+        row = session.execute(
+            select(ApiKey, User).outerjoin(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == digest(key))
+        ).first()
+        if row is None:
+            raise Unauthenticated("the API key is not valid")
+        api_key, user = row.tuple()
+        if api_key.revoked_ms is not None:
+            raise Unauthenticated("the API key has been revoked")
+        if api_key.expires_ms is not None and api_key.expires_ms <= now_ms():
+            raise Unauthenticated("the API key has expired")
+        caps = _caps(session, api_key) if api_key.channel_scoped else None
+    return Principal(
+        user_id=user.id if user else None,
+        username=user.username if user else api_key.name,
+        is_admin=bool(user and user.is_admin),
+        read_only=api_key.read_only,
+        channel_caps=caps,
+        key_id=api_key.id,
+    )
+
+
+def _caps(session: Session, api_key: ApiKey) -> dict[int, Role]:
+    rows = session.execute(
+        select(ApiKeyChannel.channel_id, ApiKeyChannel.role).where(ApiKeyChannel.key_id == api_key.id)
+    ).all()
+    return {channel_id: Role.parse(role) for channel_id, role in rows}
+
+
+def mint(
+    session: Session,
+    *,
+    user_id: int | None,
+    name: str,
+    read_only: bool = False,
+    channel_caps: Mapping[int, Role] | None = None,
+    expires_ms: int | None = None,
+) -> tuple[str, ApiKey]:
+    """Store a new key (inside the caller's transaction); return the key itself and its row."""
+    if not name or len(name) > 255:
+        raise InvalidInput("a key needs a name of 1 to 255 characters")
+    if expires_ms is not None and expires_ms <= now_ms():
+        raise InvalidInput("the expiry must be in the future")
+    key = new_key()
+    row = ApiKey(
+        key_hash=digest(key),
+        name=name,
+        user_id=user_id,
+        read_only=read_only,
+        channel_scoped=channel_caps is not None,
+        expires_ms=expires_ms,
+    )
+    session.add(row)
+    session.flush()
+    for channel_id, role in (channel_caps or {}).items():
+        session.add(ApiKeyChannel(key_id=row.id, channel_id=channel_id, role=role.label))
+    return key, row
+
+
+def list_keys(db: Database, user_id: int) -> list[KeyInfo]:
+    with db.read() as session:
+        rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)).all()
+        return [_key_info(session, r) for r in rows]
+
+
+def _key_info(session: Session, row: ApiKey) -> KeyInfo:
+    channels = None
+    if row.channel_scoped:
+        pairs = session.execute(
+            select(Channel.name, ApiKeyChannel.role)
+            .join(Channel, Channel.id == ApiKeyChannel.channel_id)
+            .where(ApiKeyChannel.key_id == row.id)
+        ).all()
+        channels = {name: role for name, role in pairs}
+    username = session.scalar(select(User.username).where(User.id == row.user_id)) if row.user_id else None
+    return KeyInfo(row.id, row.name, username, row.read_only, channels, row.expires_ms, row.revoked_ms, row.created_ms)
+
+
+def revoke(db: Database, principal: Principal, key_id: int, address: str | None = None) -> None:
+    """Revoke one of the caller's keys (an admin may revoke anyone's)."""
+    with db.write() as session:
+        row = session.get(ApiKey, key_id)
+        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+            raise NotFound(f"key {key_id} does not exist")
+        if row.revoked_ms is None:
+            row.revoked_ms = now_ms()
+            audit.record(session, principal.username, "key_revoked", target=f"{row.id}:{row.name}", address=address)
 
 
 def ensure_admin_token(db: Database, token_file: Path) -> str | None:
-    """Make the admin token on first start; return it when it was made now (to print once)."""
+    """On first start: make the admin account and its key; return the key when made now (to print once)."""
     with db.read() as session:
         exists = session.scalar(select(ApiKey.id).where(ApiKey.name == ADMIN_KEY_NAME)) is not None
     return None if exists else reset_admin_token(db, token_file)
@@ -58,10 +159,16 @@ def ensure_admin_token(db: Database, token_file: Path) -> str | None:
 
 def reset_admin_token(db: Database, token_file: Path) -> str:
     """Replace the admin token with a new one, saved (readable by its owner only) in ``token_file``."""
-    key = new_key()
     with db.write() as session:
-        session.execute(delete(ApiKey).where(ApiKey.name == ADMIN_KEY_NAME))
-        session.add(ApiKey(key_hash=digest(key), name=ADMIN_KEY_NAME, is_admin=True))
+        user = session.scalar(select(User).where(User.username == ADMIN_USERNAME))
+        if user is None:
+            user = User(username=ADMIN_USERNAME, password_hash=None, is_admin=True)
+            session.add(user)
+            session.flush()
+        for old in session.scalars(select(ApiKey).where(ApiKey.name == ADMIN_KEY_NAME, ApiKey.revoked_ms.is_(None))):
+            old.revoked_ms = now_ms()
+        key, _ = mint(session, user_id=user.id, name=ADMIN_KEY_NAME)
+        audit.record(session, "taipan", "key_created", target=ADMIN_KEY_NAME)
     token_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -56,5 +56,5 @@ def delete(server: str, token: str | None, name: str, yes: bool) -> None:
     """Delete channel NAME with all its packages."""
     if not yes:
         click.confirm(f"Delete channel {name!r} and every package in it?", abort=True)
-    Api(server, resolve_token(token)).call("DELETE", f"/api/v1/channels/{name}")
+    Api(server, resolve_token(token)).call("DELETE", f"/api/v1/channels/{name}", params={"confirm": name})
     click.echo(f"deleted {name}")

@@ -45,6 +45,9 @@ class SubdirState:
     epoch: str
     revision: int
     updated_ms: int
+    channel_id: int
+    private: bool
+    channel_created_ms: int
 
     def etag(self, kind: str) -> str:
         return f'"{self.epoch}-{self.revision}-{FORMAT_VERSION}-{INDEX_FILES.index(kind)}"'
@@ -119,10 +122,13 @@ def _render(session: Session, state: SubdirState, kind: Kind) -> bytes:
 
 def _read_state(session: Session, channel: str, subdir: str) -> SubdirState | None:
     row = session.execute(
-        select(Subdir.id, Subdir.epoch, Subdir.revision, Subdir.updated_ms)
+        select(
+            Subdir.id, Subdir.epoch, Subdir.revision, Subdir.updated_ms, Channel.id, Channel.private, Channel.created_ms
+        )
         .join(Channel, Channel.id == Subdir.channel_id)
         .where(Channel.name == channel, Subdir.name == subdir)
     ).first()
     if row is None:
         return None
-    return SubdirState(row.id, channel, subdir, row.epoch, row.revision, row.updated_ms)
+    sid, epoch, revision, updated, cid, private, created = row
+    return SubdirState(sid, channel, subdir, epoch, revision, updated, cid, private, created)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from taipan.accounts.principal import Principal, Role
+from taipan.channels import access
 from taipan.channels.service import channel_id
 from taipan.conda.archive import PackageMetadata, read_package
 from taipan.conda.names import Filename, parse_filename
@@ -73,21 +76,43 @@ def check_package(
     expected_subdir: str | None = None,
 ) -> Checked:
     """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge."""
+    with storage.open(staged.key) as f:
+        return check_file(
+            f,
+            filename,
+            staged.hashes,
+            max_size=max_size,
+            max_ratio=max_ratio,
+            expected_sha256=expected_sha256,
+            expected_subdir=expected_subdir,
+        )
+
+
+def check_file(
+    fileobj: IO[bytes],
+    filename: str,
+    hashes: Hashes,
+    *,
+    max_size: int,
+    max_ratio: int,
+    expected_sha256: str | None = None,
+    expected_subdir: str | None = None,
+) -> Checked:
+    """:func:`check_package` on any seekable reader (bulk imports read their source files directly)."""
     parsed = parse_filename(filename)
-    if staged.hashes.size > max_size:
-        raise TooLarge(f"{filename} is {staged.hashes.size} bytes; the limit is {max_size}")
-    if expected_sha256 is not None and expected_sha256.strip().lower() != staged.hashes.sha256:
+    if hashes.size > max_size:
+        raise TooLarge(f"{filename} is {hashes.size} bytes; the limit is {max_size}")
+    if expected_sha256 is not None and expected_sha256.strip().lower() != hashes.sha256:
         raise ChecksumMismatch(
             f"SHA-256 mismatch for {filename}: the client sent {expected_sha256.strip().lower()}, "
-            f"the bytes received hash to {staged.hashes.sha256}"
+            f"the bytes received hash to {hashes.sha256}"
         )
-    with storage.open(staged.key) as f:
-        metadata = read_package(f, filename, staged.hashes.size, max_ratio)
+    metadata = read_package(fileobj, filename, hashes.size, max_ratio)
     check_index(metadata.index, parsed)
     subdir = metadata.index["subdir"]
     if expected_subdir is not None and expected_subdir != subdir:
         raise InvalidPackage(f"{filename} is built for {subdir!r}, not {expected_subdir!r}")
-    return Checked(parsed, subdir, staged.hashes, metadata)
+    return Checked(parsed, subdir, hashes, metadata)
 
 
 class Ingestor:
@@ -97,8 +122,14 @@ class Ingestor:
         self.max_size = max_size
         self.max_ratio = max_ratio
 
+    def authorize(self, principal: Principal | None, channel: str) -> None:
+        """Raise unless the caller may upload to ``channel``; web handlers call it before reading a body."""
+        with self.db.read() as session:
+            access.require(session, principal, channel, Role.CONTRIBUTOR)
+
     def ingest(
         self,
+        principal: Principal | None,
         channel: str,
         filename: str,
         staged: Staged,
@@ -106,12 +137,11 @@ class Ingestor:
         expected_sha256: str | None = None,
         expected_subdir: str | None = None,
         force: bool = False,
-        uploader: str | None = None,
     ) -> Stored:
         """Check, store, record and index one staged file. The staged object is gone afterwards."""
+        uploader = principal.username if principal else None
         try:
-            with self.db.read() as session:
-                channel_id(session, channel)  # an unknown channel fails before the costly checks
+            self.authorize(principal, channel)  # again: rights may have changed while the body streamed
             checked = check_package(
                 self.storage,
                 staged,
@@ -145,6 +175,8 @@ def record_files(
 
     One transaction under the subdir's lock: the existence check, the move, the rows and
     the shards of the touched names. Used by uploads (one file) and imports (batches).
+    A file whose staged key already is its final key is recorded where it lies, without
+    a move (an index rebuild from storage); such a file is never deleted on failure.
     """
     subdirs = {checked.subdir for checked, _ in items}
     if len(subdirs) != 1:
@@ -155,8 +187,9 @@ def record_files(
         with db.write() as session:
             subdir_id = ensure_subdir(session, channel_id(session, channel), subdir)
             lock_subdir(session, subdir_id)
+            rows = _rows(session, subdir_id, [str(checked.filename) for checked, _ in items])
             results = [
-                _record_one(session, storage, channel, subdir_id, checked, key, force, uploader, moved)
+                _record_one(session, storage, channel, subdir_id, rows, checked, key, force, uploader, moved)
                 for checked, key in items
             ]
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
@@ -172,6 +205,7 @@ def _record_one(
     storage: Storage,
     channel: str,
     subdir_id: int,
+    rows: dict[str, PackageFile],
     checked: Checked,
     staged_key: str,
     force: bool,
@@ -179,15 +213,18 @@ def _record_one(
     moved: list[str],
 ) -> Stored:
     filename = str(checked.filename)
-    existing = session.scalar(
-        select(PackageFile).where(PackageFile.subdir_id == subdir_id, PackageFile.filename == filename)
-    )
+    existing = rows.get(filename)
     if existing is not None and not force:
         raise _exists(channel, checked)
     key = storage_key(channel, checked.subdir, filename)
-    info = storage.move(staged_key, key)
-    if existing is None:
-        moved.append(key)
+    if staged_key == key:
+        info = storage.stat(key)
+        if info is None:
+            raise FileNotFoundError(key)
+    else:
+        info = storage.move(staged_key, key)
+        if existing is None:
+            moved.append(key)
     # CEP 47: set once when the file is first indexed. It is the stored object's write
     # time, so a rebuild from storage alone gives the very same value.
     indexed = info.modified_ns // 1_000_000
@@ -208,8 +245,14 @@ def _record_one(
     row.uploaded_ms = now_ms()
     row.uploader = uploader
     session.add(row)
-    session.flush()
+    rows[filename] = row  # the rows are written together, at the next query or the commit
     return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)
+
+
+def _rows(session: Session, subdir_id: int, filenames: list[str]) -> dict[str, PackageFile]:
+    """The subdir's rows of these files, by file name: one query for a whole batch."""
+    query = select(PackageFile).where(PackageFile.subdir_id == subdir_id, PackageFile.filename.in_(filenames))
+    return {row.filename: row for row in session.scalars(query)}
 
 
 def _existing(session: Session, channel: str, subdir: str, filename: str) -> int | None:

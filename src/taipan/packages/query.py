@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from taipan.channels.service import channel_id
+from taipan.accounts.principal import Principal, Role
+from taipan.channels import access
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir
+from taipan.errors import NotFound
+from taipan.indexing.artifacts import IndexFiles, SubdirState
 
 
 @dataclass(frozen=True)
@@ -28,23 +32,44 @@ class FileInfo:
     uploader: str | None
 
 
-def find_file(db: Database, channel: str, subdir: str, filename: str) -> FileInfo | None:
-    """One file of a channel, or None when the channel, subdir or file is unknown."""
+def find_file(
+    db: Database, principal: Principal | None, channel: str, subdir: str, filename: str
+) -> tuple[FileInfo, bool]:
+    """One file of a channel the caller may read, and whether the channel is private.
+    One query for a public channel."""
     query = (
         _select()
+        .add_columns(Channel.id, Channel.private, Channel.created_ms)
         .join(Channel, Channel.id == Subdir.channel_id)
         .where(Channel.name == channel, Subdir.name == subdir, PackageFile.filename == filename)
     )
     with db.read() as session:
         row = session.execute(query).first()
-    return FileInfo(*row) if row else None
+        if row is None:
+            raise missing(session, principal, channel, f"{subdir}/{filename}")
+        *fields, channel_id, private, created_ms = row
+        if private:
+            access.check(session, principal, access.ChannelRef(channel_id, channel, private, created_ms), Role.VIEWER)
+    return FileInfo(*fields), private
+
+
+def missing(session: Session, principal: Principal | None, channel: str, what: str) -> Exception:
+    """The error for something absent in ``channel``: NotFound only if the caller may read the channel."""
+    access.require(session, principal, channel, Role.VIEWER)
+    return NotFound(f"{what} does not exist in channel {channel!r}")
 
 
 def list_files(
-    db: Database, channel: str, subdir: str | None = None, limit: int = 1000, offset: int = 0
+    db: Database,
+    principal: Principal | None,
+    channel: str,
+    subdir: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
 ) -> list[FileInfo]:
     with db.read() as session:
-        query = _select().where(Subdir.channel_id == channel_id(session, channel))
+        ref = access.require(session, principal, channel, Role.VIEWER)
+        query = _select().where(Subdir.channel_id == ref.id)
         if subdir is not None:
             query = query.where(Subdir.name == subdir)
         rows = session.execute(query.order_by(Subdir.name, PackageFile.filename).limit(limit).offset(offset)).all()
@@ -66,3 +91,17 @@ def _select() -> Any:  # a Select of the FileInfo columns, in order
         PackageFile.uploaded_ms,
         PackageFile.uploader,
     ).join(Subdir, Subdir.id == PackageFile.subdir_id)
+
+
+def readable_subdir(
+    db: Database, index: IndexFiles, principal: Principal | None, channel: str, subdir: str
+) -> SubdirState:
+    """The index state of a subdir the caller may read (one query for a public channel)."""
+    state = index.state(channel, subdir)
+    with db.read() as session:
+        if state is None:
+            raise missing(session, principal, channel, f"subdir {subdir!r}")
+        if state.private:
+            ref = access.ChannelRef(state.channel_id, channel, state.private, state.channel_created_ms)
+            access.check(session, principal, ref, Role.VIEWER)
+    return state

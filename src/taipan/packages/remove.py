@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from taipan.channels.service import channel_id
+from taipan.accounts import audit
+from taipan.accounts.principal import Principal, Role
+from taipan.channels import access
 from taipan.db.engine import Database
 from taipan.db.models import PackageFile, Subdir
 from taipan.errors import NotFound
@@ -13,9 +15,18 @@ from taipan.packages.ingest import storage_key
 from taipan.storage.base import Storage
 
 
-def delete_file(db: Database, storage: Storage, channel: str, subdir: str, filename: str) -> None:
+def delete_file(
+    db: Database,
+    storage: Storage,
+    principal: Principal | None,
+    channel: str,
+    subdir: str,
+    filename: str,
+    address: str | None = None,
+) -> None:
+    """Contributors and owners may delete; the index changes in the same transaction."""
     with db.write() as session:
-        cid = channel_id(session, channel)
+        cid = access.require(session, principal, channel, Role.CONTRIBUTOR).id
         subdir_id = session.scalar(select(Subdir.id).where(Subdir.channel_id == cid, Subdir.name == subdir))
         row = None
         if subdir_id is not None:
@@ -28,5 +39,7 @@ def delete_file(db: Database, storage: Storage, channel: str, subdir: str, filen
         session.delete(row)
         session.flush()
         refresh_shards(session, subdir_id, [row.name])
+        actor = principal.username if principal else ""
+        audit.record(session, actor, "package_deleted", channel=channel, target=f"{subdir}/{filename}", address=address)
     # After the commit: a crash here leaves an unindexed file behind, never a record without bytes.
     storage.delete(storage_key(channel, subdir, filename))

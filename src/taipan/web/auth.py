@@ -1,8 +1,10 @@
-"""Find the credential a request carries, in any of the forms conda clients send.
+"""Find out who is calling, from whatever credential form the client sends.
 
-Forms: ``Authorization: Bearer <key>``, ``Authorization: token <key>``,
-``X-API-Key: <key>``, HTTP Basic with the key as the password, and ``/t/<key>/`` at the
-start of the path (moved into the request scope by :class:`TokenPathMiddleware`).
+Forms: ``Authorization: Bearer <key>``, ``Authorization: token <key>``, ``X-API-Key:
+<key>``, HTTP Basic with ``user:password`` or with any user name and a key as the
+password, ``/t/<key>/`` in front of the path (moved into the request scope by
+:class:`TokenPathMiddleware`), and the session cookie of a signed-in user. A
+credential that is presented but wrong is an error (401), never silently anonymous.
 """
 
 from __future__ import annotations
@@ -13,75 +15,129 @@ import binascii
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taipan.accounts.keys import Principal, principal_for_key
-from taipan.db.engine import Database
+from taipan.accounts import sessions
+from taipan.accounts.keys import looks_like_key, principal_for_key
+from taipan.accounts.principal import Principal
 from taipan.errors import Forbidden, Unauthenticated
+from taipan.services import Services
 
 PATH_TOKEN = "taipan.path_token"  # noqa: S105 - a scope key, not a secret
+PRINCIPAL = "taipan.principal"
+SESSION_COOKIE = "taipan_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class TokenPathMiddleware:
-    """Strip ``/t/<key>`` from the front of the path and remember the key."""
+    """Strip ``/t/<key>`` from the front of the path (or after a leading ``/conda``) and remember the key.
+
+    rattler and mamba put it at the path root; conda puts it after the channel location,
+    which keeps a first ``/conda`` segment.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/t/"):
-            token, sep, rest = scope["path"][3:].partition("/")
-            if token and sep:
-                scope = dict(scope)
-                scope["path"] = "/" + rest
-                scope["raw_path"] = scope["path"].encode()
-                scope.setdefault("state", {})
-                scope["state"] = {**scope["state"], PATH_TOKEN: token}
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for lead in ("", "/conda"):
+                if path.startswith(f"{lead}/t/"):
+                    token, sep, rest = path[len(lead) + 3 :].partition("/")
+                    if token and sep:
+                        new_path = f"{lead}/{rest}"
+                        state = {**scope.get("state", {}), PATH_TOKEN: token}
+                        scope = {**scope, "path": new_path, "raw_path": new_path.encode(), "state": state}
+                    break
         await self.app(scope, receive, send)
 
 
-def presented_key(request: Request) -> str | None:
-    """The API key the request presents, if any; a malformed Authorization header is an error."""
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def principal(request: Request, svc: Services) -> Principal | None:
+    """The caller (cached on the request), None when anonymous."""
+    if PRINCIPAL in request.scope.get("state", {}):
+        cached: Principal | None = request.scope["state"][PRINCIPAL]
+        return cached
+    found = _authenticate(request, svc)
+    request.scope.setdefault("state", {})[PRINCIPAL] = found
+    return found
+
+
+def require_user(request: Request, svc: Services) -> Principal:
+    found = principal(request, svc)
+    if found is None:
+        raise Unauthenticated("this needs you to sign in or send an API key (Authorization: Bearer <key>)")
+    return found
+
+
+def require_admin(request: Request, svc: Services) -> Principal:
+    found = require_user(request, svc)
+    if not found.is_admin or found.channel_caps is not None:
+        raise Forbidden("this needs a server administrator")
+    return found
+
+
+def _authenticate(request: Request, svc: Services) -> Principal | None:
+    credential = _presented(request)
+    if credential is None:
+        return _from_session(request, svc)
+    address = client_address(request)
+    svc.limiter.check(address)
+    try:
+        return _verify(svc, *credential)
+    except Unauthenticated:
+        svc.limiter.failed(address)
+        raise
+
+
+def _verify(svc: Services, username: str | None, secret: str) -> Principal:
+    if username is None or looks_like_key(secret):
+        return principal_for_key(svc.db, secret)
+    user = svc.passwords.check(username, secret)
+    if user is None:
+        raise Unauthenticated("wrong user name or password")
+    return Principal(user.id, user.username, user.is_admin, via="password")
+
+
+def _presented(request: Request) -> tuple[str | None, str] | None:
+    """(user name or None, key or password) from headers or the path; None if nothing is presented."""
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
-        scheme = scheme.lower()
-        value = value.strip()
+        scheme, value = scheme.lower(), value.strip()
         if scheme in ("bearer", "token") and value:
-            return value
+            return None, value
         if scheme == "basic":
-            return _basic_password(value)
+            return _basic(value)
         raise Unauthenticated("unsupported Authorization header: use Bearer, token or Basic")
     if key := request.headers.get("x-api-key"):
-        return key.strip()
+        return None, key.strip()
     token = request.scope.get("state", {}).get(PATH_TOKEN)
-    return str(token) if token else None
+    return (None, str(token)) if token else None
 
 
-def _basic_password(value: str) -> str:
+def _basic(value: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthenticated("malformed Basic credentials") from None
-    _, sep, password = decoded.partition(":")
+    username, sep, password = decoded.partition(":")
     if not sep or not password:
         raise Unauthenticated("malformed Basic credentials")
-    return password
+    return username, password
 
 
-def authenticate(request: Request, db: Database) -> Principal | None:
-    """The caller, None when anonymous; a credential that is presented but bad is an error."""
-    key = presented_key(request)
-    if key is None:
+def _from_session(request: Request, svc: Services) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
         return None
-    principal = principal_for_key(db, key)
-    if principal is None:
-        raise Unauthenticated("the API key is not valid")
-    return principal
-
-
-def require_admin(request: Request, db: Database) -> Principal:
-    principal = authenticate(request, db)
-    if principal is None:
-        raise Unauthenticated("this needs an API key: send it as 'Authorization: Bearer <key>'")
-    if not principal.is_admin:
-        raise Forbidden("this needs the admin token")
-    return principal
+    found = sessions.principal_for_session(svc.db, token)
+    if found is None:
+        return None  # an expired cookie is simply no sign-in
+    who, csrf = found
+    if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != csrf:
+        raise Forbidden(f"a signed-in request that changes something must send the {CSRF_HEADER} header")
+    return who

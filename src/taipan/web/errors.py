@@ -13,6 +13,7 @@ from taipan.errors import (
     InvalidInput,
     InvalidPackage,
     NotFound,
+    RateLimited,
     TaipanError,
     TooLarge,
     Unauthenticated,
@@ -27,6 +28,7 @@ STATUS: list[tuple[type[TaipanError], int]] = [
     (Unauthenticated, 401),
     (Forbidden, 403),
     (TooLarge, 413),
+    (RateLimited, 429),
 ]
 WWW_AUTHENTICATE = 'Bearer realm="taipan", Basic realm="taipan"'
 
@@ -45,7 +47,10 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TaipanError)
-    return error_response(status_for(exc), str(exc))
+    response = error_response(status_for(exc), str(exc))
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,25 +1,34 @@
-"""JSON API for channels and their files."""
+"""JSON API for channels: settings, members, files, audit."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from taipan.channels import service
+from taipan.accounts import audit
+from taipan.accounts.principal import Role
+from taipan.channels import members, service
+from taipan.channels.access import require
+from taipan.errors import InvalidInput
 from taipan.packages.query import list_files
 from taipan.services import Services
-from taipan.web.auth import require_admin
-from taipan.web.deps import services
+from taipan.web.deps import Address, Caller, Svc, User
+from taipan.web.schemas import EventOut, event_out
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
-Svc = Annotated[Services, Depends(services)]
 
 
 class ChannelIn(BaseModel):
     name: str = Field(description="Lower-case letters, digits, '_', '.', '-' (CEP 26).", examples=["my-channel"])
     description: str = ""
+    private: bool = False
+
+
+class ChannelPatch(BaseModel):
+    description: str | None = None
+    private: bool | None = None
 
 
 class SubdirOut(BaseModel):
@@ -31,6 +40,9 @@ class SubdirOut(BaseModel):
 class ChannelOut(BaseModel):
     name: str
     description: str
+    private: bool
+    owner: str | None
+    role: str | None = Field(description="Your role in the channel (null when anonymous).")
     created_ms: int
     url: str
     subdirs: list[SubdirOut] = []
@@ -51,36 +63,69 @@ class FileOut(BaseModel):
     uploader: str | None
 
 
+class MemberIn(BaseModel):
+    role: str = Field(description="viewer or contributor (ownership moves by transfer).", examples=["viewer"])
+
+
+class MemberOut(BaseModel):
+    username: str
+    role: str
+
+
+class TransferIn(BaseModel):
+    username: str
+
+
 def _out(svc: Services, info: service.ChannelInfo) -> ChannelOut:
     return ChannelOut(
         name=info.name,
         description=info.description,
+        private=info.private,
+        owner=info.owner,
+        role=info.role,
         created_ms=info.created_ms,
         url=f"{svc.settings.public_url}/{info.name}",
         subdirs=[SubdirOut(name=s.name, files=s.files, revision=s.revision) for s in info.subdirs],
     )
 
 
-@router.post("", status_code=201, summary="Create a channel")
-def create_channel(body: ChannelIn, request: Request, svc: Svc) -> ChannelOut:
-    require_admin(request, svc.db)
-    return _out(svc, service.create_channel(svc.db, body.name, body.description))
+def _role(text: str) -> Role:
+    try:
+        return Role.parse(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
-@router.get("", summary="List channels")
-def list_channels(svc: Svc) -> list[ChannelOut]:
-    return [_out(svc, c) for c in service.list_channels(svc.db)]
+@router.post("", status_code=201, summary="Create a channel (you become its owner)")
+def create_channel(body: ChannelIn, svc: Svc, who: User) -> ChannelOut:
+    return _out(svc, service.create_channel(svc.db, who, body.name, body.description, private=body.private))
+
+
+@router.get("", summary="List the channels you can read")
+def list_channels(svc: Svc, who: Caller) -> list[ChannelOut]:
+    return [_out(svc, c) for c in service.list_channels(svc.db, who)]
 
 
 @router.get("/{name}", summary="Show a channel and its subdirs")
-def get_channel(name: str, svc: Svc) -> ChannelOut:
-    return _out(svc, service.get_channel(svc.db, name))
+def get_channel(name: str, svc: Svc, who: Caller) -> ChannelOut:
+    return _out(svc, service.get_channel(svc.db, who, name))
 
 
-@router.delete("/{name}", status_code=204, summary="Delete a channel, its records and its files")
-def delete_channel(name: str, request: Request, svc: Svc) -> Response:
-    require_admin(request, svc.db)
-    service.delete_channel(svc.db, svc.storage, name)
+@router.patch("/{name}", summary="Change a channel's description or visibility (owner)")
+def update_channel(name: str, body: ChannelPatch, svc: Svc, who: Caller, address: Address) -> ChannelOut:
+    info = service.update_channel(
+        svc.db, who, name, description=body.description, private=body.private, address=address
+    )
+    return _out(svc, info)
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Delete a channel with its records and files (owner; repeat the name in ?confirm=)",
+)
+def delete_channel(name: str, svc: Svc, who: Caller, address: Address, confirm: str = "") -> Response:
+    service.delete_channel(svc.db, svc.storage, who, name, confirm, address)
     return Response(status_code=204)
 
 
@@ -88,8 +133,41 @@ def delete_channel(name: str, request: Request, svc: Svc) -> Response:
 def get_files(
     name: str,
     svc: Svc,
+    who: Caller,
     subdir: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[FileOut]:
-    return [FileOut(**vars(f)) for f in list_files(svc.db, name, subdir, limit, offset)]
+    return [FileOut(**vars(f)) for f in list_files(svc.db, who, name, subdir, limit, offset)]
+
+
+@router.get("/{name}/members", summary="List members and their roles")
+def get_members(name: str, svc: Svc, who: Caller) -> list[MemberOut]:
+    return [MemberOut(username=m.username, role=m.role) for m in members.list_members(svc.db, who, name)]
+
+
+@router.put("/{name}/members/{username}", summary="Add a member or change their role (owner)")
+def put_member(name: str, username: str, body: MemberIn, svc: Svc, who: Caller, address: Address) -> MemberOut:
+    member = members.set_member(svc.db, who, name, username, _role(body.role), address)
+    return MemberOut(username=member.username, role=member.role)
+
+
+@router.delete("/{name}/members/{username}", status_code=204, summary="Remove a member (owner)")
+def delete_member(name: str, username: str, svc: Svc, who: Caller, address: Address) -> Response:
+    members.remove_member(svc.db, who, name, username, address)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/transfer", summary="Make another user the owner; you stay on as contributor")
+def transfer(name: str, body: TransferIn, svc: Svc, who: Caller, address: Address) -> list[MemberOut]:
+    members.transfer(svc.db, who, name, body.username, address)
+    return [MemberOut(username=m.username, role=m.role) for m in members.list_members(svc.db, who, name)]
+
+
+@router.get("/{name}/audit", summary="The channel's audit log, newest first (owner)")
+def channel_audit(
+    name: str, svc: Svc, who: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[EventOut]:
+    with svc.db.read() as session:
+        ref = require(session, who, name, Role.OWNER)
+    return [event_out(e) for e in audit.events(svc.db, channel=name, since_ms=ref.created_ms, limit=limit)]

@@ -16,17 +16,25 @@ from fastapi.responses import StreamingResponse
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
 from taipan.packages.ingest import storage_key
-from taipan.packages.query import find_file
+from taipan.packages.query import FileInfo, find_file, readable_subdir
 from taipan.services import Services
+from taipan.web import auth
 from taipan.web.deps import services
 from taipan.web.http_cache import Unsatisfiable, http_date, not_modified, parse_range
 
 router = APIRouter(tags=["channel files"])
 
 SHARD_RE = re.compile(r"^([0-9a-f]{64})\.msgpack\.zst$")
-IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE = "max-age=31536000, immutable"
 # Packages may be replaced with --force, so they are not "immutable"; a day keeps proxies useful.
-PACKAGE_CACHE = "public, max-age=86400"
+PACKAGE_CACHE = "max-age=86400"
+
+
+def _cache(private: bool, policy: str) -> str:
+    """Shared caches (proxies) may keep public channels' files, never private ones'."""
+    return f"{'private' if private else 'public'}, {policy}"
+
+
 CONTENT_TYPES = {
     "repodata.json": "application/json",
     "repodata.json.zst": "application/zstd",
@@ -38,31 +46,31 @@ CONTENT_TYPES = {
 @router.api_route("/{channel}/{subdir}/{filename}", methods=["GET", "HEAD"], summary="Fetch an index file or package")
 def channel_file(channel: str, subdir: str, filename: str, request: Request) -> Response:
     svc = services(request)
+    who = auth.principal(request, svc)
     if filename in INDEX_FILES:
-        return _index_file(svc, request, channel, subdir, filename)
-    return _package(svc, request, channel, subdir, filename)
+        state = readable_subdir(svc.db, svc.index, who, channel, subdir)
+        return _index_file(svc, request, state, filename)
+    info, private = find_file(svc.db, who, channel, subdir, filename)
+    return _package(svc, request, channel, info, private)
 
 
 @router.api_route("/{channel}/{subdir}/shards/{filename}", methods=["GET", "HEAD"], summary="Fetch a repodata shard")
 def shard(channel: str, subdir: str, filename: str, request: Request) -> Response:
     svc = services(request)
+    state = readable_subdir(svc.db, svc.index, auth.principal(request, svc), channel, subdir)
     match = SHARD_RE.match(filename)
-    state = svc.index.state(channel, subdir)
-    if match is None or state is None:
+    if match is None:
         raise NotFound("no such shard")
     data = svc.index.shard(state, bytes.fromhex(match.group(1)))
     if data is None:
         raise NotFound("no such shard")
-    headers = {"ETag": f'"{match.group(1)}"', "Cache-Control": IMMUTABLE}
+    headers = {"ETag": f'"{match.group(1)}"', "Cache-Control": _cache(state.private, IMMUTABLE)}
     if "if-none-match" in request.headers and not_modified(request, headers["ETag"], state.updated_ms):
         return Response(status_code=304, headers=headers)
     return _bytes(request, data, "application/octet-stream", headers)
 
 
-def _index_file(svc: Services, request: Request, channel: str, subdir: str, kind: Kind) -> Response:
-    state = svc.index.state(channel, subdir)
-    if state is None:
-        raise NotFound(f"{channel}/{subdir} does not exist")
+def _index_file(svc: Services, request: Request, state: SubdirState, kind: Kind) -> Response:
     headers = _index_headers(svc, state, kind)
     if not_modified(request, state.etag(kind), state.updated_ms):
         return Response(status_code=304, headers=headers)
@@ -74,7 +82,7 @@ def _index_headers(svc: Services, state: SubdirState, kind: Kind) -> dict[str, s
     return {
         "ETag": state.etag(kind),
         "Last-Modified": http_date(state.updated_ms),
-        "Cache-Control": f"public, max-age={svc.settings.index_max_age}",
+        "Cache-Control": _cache(state.private, f"max-age={svc.settings.index_max_age}"),
     }
 
 
@@ -84,15 +92,12 @@ def _bytes(request: Request, data: bytes, media_type: str, headers: dict[str, st
     return Response(content=data, media_type=media_type, headers=headers)
 
 
-def _package(svc: Services, request: Request, channel: str, subdir: str, filename: str) -> Response:
-    info = find_file(svc.db, channel, subdir, filename)
-    if info is None:
-        raise NotFound(f"{channel}/{subdir}/{filename} does not exist")
+def _package(svc: Services, request: Request, channel: str, info: FileInfo, private: bool) -> Response:
     etag = f'"{info.sha256}"'
     headers = {
         "ETag": etag,
         "Last-Modified": http_date(info.uploaded_ms),
-        "Cache-Control": PACKAGE_CACHE,
+        "Cache-Control": _cache(private, PACKAGE_CACHE),
         "Accept-Ranges": "bytes",
     }
     if not_modified(request, etag, info.uploaded_ms):
@@ -101,7 +106,7 @@ def _package(svc: Services, request: Request, channel: str, subdir: str, filenam
         byte_range = parse_range(request, info.size, etag)
     except Unsatisfiable:
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{info.size}"})
-    media_type = "application/x-bzip2" if filename.endswith(".tar.bz2") else "application/octet-stream"
+    media_type = "application/x-bzip2" if info.filename.endswith(".tar.bz2") else "application/octet-stream"
     start, end, status = 0, info.size, 200
     if byte_range is not None:
         start, end, status = byte_range.start, byte_range.end, 206
@@ -109,5 +114,5 @@ def _package(svc: Services, request: Request, channel: str, subdir: str, filenam
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, media_type=media_type, headers=headers)
-    body = svc.storage.read_range(storage_key(channel, subdir, filename), start, end)
+    body = svc.storage.read_range(storage_key(channel, info.subdir, info.filename), start, end)
     return StreamingResponse(body, status_code=status, media_type=media_type, headers=headers)

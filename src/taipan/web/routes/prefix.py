@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from taipan.accounts.principal import Principal
 from taipan.errors import InvalidInput
 from taipan.packages.ingest import Staged, Stored
 from taipan.packages.remove import delete_file
-from taipan.web.auth import require_admin
-from taipan.web.deps import services
+from taipan.web import auth
+from taipan.web.deps import Address, Caller, Svc, services
 from taipan.web.receive import receive_multipart, receive_raw
 
 router = APIRouter(tags=["upload (prefix)"])
@@ -52,7 +53,9 @@ def _truthy(value: str | None) -> bool:
 )
 async def upload(channel: str, request: Request) -> JSONResponse:
     svc = services(request)
-    principal = await run_in_threadpool(require_admin, request, svc.db)
+    who = await run_in_threadpool(auth.principal, request, svc)
+    # Refuse before a single body byte is stored.
+    await run_in_threadpool(svc.ingestor.authorize, who, channel)
     limit = svc.settings.max_upload_size
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await receive_multipart(request, svc.storage, limit, frozenset({"file"}))
@@ -69,12 +72,12 @@ async def upload(channel: str, request: Request) -> JSONResponse:
         staged = await receive_raw(request, svc.storage, limit)
         filename = request.headers.get("x-file-name")
         sha256 = request.headers.get("x-file-sha256")
-    stored = await _ingest(request, channel, filename, staged, sha256, principal.name)
+    stored = await _ingest(request, who, channel, filename, staged, sha256)
     return JSONResponse(_body(stored), status_code=200)
 
 
 async def _ingest(
-    request: Request, channel: str, filename: str | None, staged: Staged, sha256: str | None, uploader: str
+    request: Request, who: Principal | None, channel: str, filename: str | None, staged: Staged, sha256: str | None
 ) -> Stored:
     svc = services(request)
     if not filename:
@@ -82,12 +85,12 @@ async def _ingest(
         raise InvalidInput("the file name is missing: send it in the X-File-Name header")
     return await run_in_threadpool(
         lambda: svc.ingestor.ingest(
+            who,
             channel,
             filename,
             staged,
             expected_sha256=sha256,
             force=_truthy(request.query_params.get("force")),
-            uploader=uploader,
         )
     )
 
@@ -104,8 +107,6 @@ def _body(stored: Stored) -> dict[str, object]:
 
 
 @router.delete("/api/v1/delete/{channel}/{subdir}/{filename}", summary="Delete one package file")
-def delete(channel: str, subdir: str, filename: str, request: Request) -> JSONResponse:
-    svc = services(request)
-    require_admin(request, svc.db)
-    delete_file(svc.db, svc.storage, channel, subdir, filename)
+def delete(channel: str, subdir: str, filename: str, svc: Svc, who: Caller, address: Address) -> JSONResponse:
+    delete_file(svc.db, svc.storage, who, channel, subdir, filename, address)
     return JSONResponse({"deleted": f"{channel}/{subdir}/{filename}"})
