@@ -26,8 +26,11 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
 
 @pytest.fixture(scope="session")
 def server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    """One server for the whole session; tests use their own channels on it."""
-    with server_factory() as srv:
+    """One server for the whole session; tests use their own channels on it.
+
+    Tests send many bad credentials on purpose, so its auth rate limit is out of reach here
+    (tests/functional/test_auth.py checks the limit on a server of its own)."""
+    with server_factory({"TAIPAN_AUTH_FAILURE_LIMIT": "1000000"}) as srv:
         yield srv
 
 

@@ -41,7 +41,8 @@ def list_(server: str, token: str | None) -> None:
 def show(server: str, token: str | None, name: str) -> None:
     """Show a channel's URL and subdirs."""
     body = Api(server, resolve_token(token)).call("GET", f"/api/v1/channels/{name}").json()
-    click.echo(f"{body['name']}  {body['url']}")
+    visibility = "private" if body["private"] else "public"
+    click.echo(f"{body['name']}  {body['url']}  ({visibility}, owner {body['owner']}, your role {body['role']})")
     if body["description"]:
         click.echo(f"  {body['description']}")
     for sub in body["subdirs"]:

@@ -29,10 +29,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class TokenPathMiddleware:
-    """Strip ``/t/<key>`` from the front of the path (or after a leading ``/conda``) and remember the key.
+    """Strip ``/t/<key>`` from the front of the path and remember the key.
 
     rattler and mamba put it at the path root; conda puts it after the channel location,
-    which keeps a first ``/conda`` segment.
+    which keeps a first ``/conda`` segment. So ``/conda`` in front is dropped too: every
+    channel is also served under ``/conda/`` (a ``channel_alias`` of ``https://host/conda``).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -41,14 +42,20 @@ class TokenPathMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            for lead in ("", "/conda"):
-                if path.startswith(f"{lead}/t/"):
-                    token, sep, rest = path[len(lead) + 3 :].partition("/")
-                    if token and sep:
-                        new_path = f"{lead}/{rest}"
-                        state = {**scope.get("state", {}), PATH_TOKEN: token}
-                        scope = {**scope, "path": new_path, "raw_path": new_path.encode(), "state": state}
-                    break
+            if path.startswith("/conda/"):
+                path = path[len("/conda") :]
+            state = scope.get("state", {})
+            if path.startswith("/t/"):
+                token, sep, rest = path[3:].partition("/")
+                if token and sep:
+                    path = "/" + rest
+                    state = {**state, PATH_TOKEN: token}
+            if path != scope["path"]:
+                # Keep the client's own encoding of the rest of the path in raw_path.
+                cut = len(scope["path"]) - len(path)
+                raw: bytes = scope.get("raw_path") or scope["path"].encode()
+                raw_rest = raw[cut:] if raw[:cut].decode("latin-1") == scope["path"][:cut] else path.encode()
+                scope = {**scope, "path": path, "raw_path": raw_rest, "state": state}
         await self.app(scope, receive, send)
 
 
