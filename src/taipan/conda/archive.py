@@ -23,6 +23,7 @@ import orjson
 import zstandard
 from conda_package_streaming.package_streaming import tar_generator
 
+from taipan.conda.records import is_run_exports
 from taipan.errors import InvalidPackage, TaipanError, TooLarge
 
 MIB = 1024**2
@@ -208,9 +209,12 @@ def _run_exports(members: dict[str, bytes]) -> dict[str, Any] | None:
     except orjson.JSONDecodeError as exc:
         raise InvalidPackage(f"{name} is not valid JSON: {exc}") from exc
     if isinstance(value, list):  # the old form: a plain list means weak exports
-        return {"weak": value}
+        value = {"weak": value}
     if not isinstance(value, dict):
         raise InvalidPackage(f"{name} must hold a JSON object or list")
+    # Shards carry it in every record, where clients parse it strictly (CEP 21).
+    if not is_run_exports(value):
+        raise InvalidPackage(f"{name} must map kinds (weak, strong, ...) to lists of strings")
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rattler import Platform, Version
+from rattler import Subdir, Version
 
 from taipan.errors import InvalidInput, InvalidPackage
 
@@ -18,7 +18,7 @@ MAX_FIELD = 64
 MAX_FILENAME = 211
 MAX_CHANNEL = 128
 EXTENSIONS = (".conda", ".tar.bz2")
-KNOWN_SUBDIRS = frozenset(str(p) for p in Platform.all())
+KNOWN_SUBDIRS = frozenset(str(p) for p in Subdir.all())
 
 # Path words the server answers itself; a channel of that name would be unreachable.
 RESERVED_CHANNEL_NAMES = frozenset(
