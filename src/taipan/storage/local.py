@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,14 @@ class LocalStorage:
         return LocalWriter(self._path(key), tmp, key)
 
     def open(self, key: str) -> IO[bytes]:
-        return open(self._path(key), "rb")
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except (IsADirectoryError, NotADirectoryError):  # a prefix, or under an object: no object there
+            raise FileNotFoundError(key) from None
 
     def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        with open(self._path(key), "rb") as f:
+        with self.open(key) as f:
             f.seek(start)
             left = end - start
             while left > 0:
@@ -66,9 +71,12 @@ class LocalStorage:
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         try:
-            return _info(key, path)
-        except FileNotFoundError:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        if not stat.S_ISREG(st.st_mode):  # a folder is a prefix, not an object
+            return None
+        return ObjectInfo(key=key, size=st.st_size, modified_ns=st.st_mtime_ns)
 
     def move(self, src: str, dst: str) -> ObjectInfo:
         target = self._path(dst)

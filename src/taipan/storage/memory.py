@@ -62,9 +62,14 @@ class MemoryStorage:
             return self._stat(key) if check_key(key) in self._objects else None
 
     def move(self, src: str, dst: str) -> ObjectInfo:
+        check_key(dst)  # before src is touched: a refused move must not lose it
         with self._lock:
-            data = self._objects.pop(check_key(src))[0]
-        return self._put(dst, data)
+            try:
+                data = self._objects.pop(check_key(src))[0]
+            except KeyError:
+                raise FileNotFoundError(src) from None
+            self._objects[dst] = (data, time.time_ns())
+            return self._stat(dst)
 
     def delete(self, key: str) -> None:
         with self._lock:
