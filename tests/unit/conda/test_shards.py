@@ -1,0 +1,99 @@
+"""CEP 16 shards and shard index: msgpack in zstd, deterministic, hashes as raw bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgpack
+import pytest
+import zstandard
+
+from taipan.conda.records import Hashes, build_record, dump_record
+from taipan.conda.shards import SHARDS_BASE_URL, encode_shard, encode_shard_index, shard_digest
+from taipan.errors import InvalidPackage
+
+
+def _decode(data: bytes) -> Any:
+    return msgpack.unpackb(zstandard.ZstdDecompressor().stream_reader(data).read(), raw=False)
+
+
+def _record(version: str, seed: str) -> bytes:
+    index = {"name": "foo", "version": version, "build": "0", "build_number": 0, "subdir": "noarch", "license": "MIT"}
+    hashes = Hashes(
+        sha256=hashlib.sha256(seed.encode()).hexdigest(),
+        md5=hashlib.md5(seed.encode(), usedforsecurity=False).hexdigest(),
+        size=9,
+    )
+    return dump_record(build_record(index, hashes, 1_700_000_000_000))
+
+
+RECORDS = [
+    ("foo-1.0-0.conda", _record("1.0", "a"), {"weak": ["foo >=1.0"], "strong": ["bar"]}),
+    ("foo-1.0-0.tar.bz2", _record("1.0", "b"), None),
+    ("foo-2.0-0.conda", _record("2.0", "c"), {}),
+]
+
+
+def test_shard_has_both_package_maps_and_removed() -> None:
+    shard = _decode(encode_shard(RECORDS))
+    assert set(shard) == {"packages", "packages.conda", "removed"}
+    assert list(shard["packages.conda"]) == ["foo-1.0-0.conda", "foo-2.0-0.conda"]
+    assert list(shard["packages"]) == ["foo-1.0-0.tar.bz2"]
+    assert shard["removed"] == []
+
+
+def test_shard_hashes_are_raw_bytes() -> None:
+    record = _decode(encode_shard(RECORDS))["packages.conda"]["foo-1.0-0.conda"]
+    assert record["sha256"] == hashlib.sha256(b"a").digest()
+    assert record["md5"] == hashlib.md5(b"a", usedforsecurity=False).digest()
+    assert (len(record["sha256"]), len(record["md5"])) == (32, 16)
+
+
+def test_shard_records_carry_run_exports() -> None:
+    shard = _decode(encode_shard(RECORDS))
+    assert shard["packages.conda"]["foo-1.0-0.conda"]["run_exports"] == {"strong": ["bar"], "weak": ["foo >=1.0"]}
+    assert shard["packages"]["foo-1.0-0.tar.bz2"]["run_exports"] == {}  # none: an empty map, not missing
+    assert shard["packages.conda"]["foo-2.0-0.conda"]["run_exports"] == {}
+
+
+def test_shard_records_keep_the_rest_of_the_record() -> None:
+    record = _decode(encode_shard(RECORDS))["packages.conda"]["foo-2.0-0.conda"]
+    assert record["version"] == "2.0"
+    assert record["license"] == "MIT"
+    assert record["depends"] == []
+    assert list(record) == sorted(record)
+
+
+def test_shards_are_deterministic() -> None:
+    first = encode_shard(RECORDS)
+    assert encode_shard(list(RECORDS)) == first
+    reordered_exports = [(f, r, dict(reversed(list(x.items()))) if x else x) for f, r, x in RECORDS]
+    assert encode_shard(reordered_exports) == first
+    assert shard_digest(first) == hashlib.sha256(first).digest()
+    assert encode_shard(RECORDS[:2]) != first
+
+
+def test_shard_refuses_a_file_with_no_package_extension() -> None:
+    with pytest.raises(InvalidPackage):
+        encode_shard([("foo-1.0-0.zip", _record("1.0", "a"), None)])
+
+
+def test_shard_index() -> None:
+    digests = {"foo": hashlib.sha256(b"foo").digest(), "bar": hashlib.sha256(b"bar").digest()}
+    index = _decode(encode_shard_index("linux-64", digests))
+    assert index["version"] == 1
+    info = index["info"]
+    assert info == {"base_url": "", "shards_base_url": SHARDS_BASE_URL, "subdir": "linux-64"}
+    assert all(isinstance(value, str) for value in info.values())
+    assert list(index["shards"]) == ["bar", "foo"]
+    assert index["shards"]["foo"] == digests["foo"]
+    assert all(isinstance(d, bytes) and len(d) == 32 for d in index["shards"].values())
+
+
+def test_shard_index_is_deterministic() -> None:
+    digests = {name: hashlib.sha256(name.encode()).digest() for name in ("c", "a", "b")}
+    first = encode_shard_index("noarch", digests)
+    assert encode_shard_index("noarch", dict(sorted(digests.items()))) == first
+    assert encode_shard_index("noarch", {}) != first
+    assert _decode(encode_shard_index("noarch", {}))["shards"] == {}
