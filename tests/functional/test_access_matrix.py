@@ -1,4 +1,4 @@
-"""Who may do what: every kind of caller × every action × public and private channels.
+"""Who may do what: every kind of caller, every action, public and private channels.
 
 Private channels reveal nothing: for callers without access, every answer about a private
 channel is the same as for a channel that does not exist (status and message).

@@ -110,7 +110,7 @@ def running_server(data_dir: Path, db_url: str, extra_env: dict[str, str | None]
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"taipan serve exited with {proc.returncode}:\n{log.read_text()}")
