@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,18 @@ SEEDED_SUBDIRS = ("noarch", "linux-64")
 FORMATS = (".conda", ".tar.bz2")
 
 
+# Built once: httpx makes a TLS context per client otherwise (~40 ms each), and these speak plain HTTP.
+_TLS = ssl.create_default_context()
+
+
+def client(server: Server, token: str | None = "admin") -> httpx.Client:
+    """``server.client(token)``, made cheaply: the cases here make a few clients each."""
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {server.token if token == 'admin' else token}"
+    return httpx.Client(base_url=server.url, headers=headers, timeout=120, verify=_TLS)
+
+
 # --- what must not change ---------------------------------------------------------------
 
 
@@ -42,9 +55,9 @@ class Snapshot:
     """Every file under the storage folder → (size, mtime_ns)."""
 
 
-def snapshot(server: Server, channel: str, subdirs: Iterator[str] | tuple[str, ...]) -> Snapshot:
+def snapshot(server: Server, channel: str, subdirs: tuple[str, ...]) -> Snapshot:
     index = {}
-    with server.client(token=None) as http:
+    with client(server, token=None) as http:
         for subdir in subdirs:
             for name in INDEX_FILES:
                 response = http.get(f"/{channel}/{subdir}/{name}")
@@ -81,10 +94,10 @@ def assert_refused(
     """Send the upload; check its status and message, and that nothing changed."""
     watched = tuple(dict.fromkeys((*SEEDED_SUBDIRS, *subdirs)))
     before = snapshot(server, channel, watched)
-    with server.client(token) as http:
+    with client(server, token) as http:
         response = send(http)
     if response.is_success:  # put things back, so one wrongly accepted case does not spoil the next
-        with server.client() as http:
+        with client(server) as http:
             stored = response.json()
             http.delete(f"/api/v1/delete/{stored['channel']}/{stored['subdir']}/{stored['filename']}")
     assert response.status_code == status, response.text
@@ -100,7 +113,7 @@ def assert_refused(
 
 def _create_channel(server: Server, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    with server.client() as http:
+    with client(server) as http:
         response = http.post("/api/v1/channels", json={"name": name})
         assert response.status_code == 201, response.text
     return name
@@ -108,7 +121,7 @@ def _create_channel(server: Server, prefix: str) -> str:
 
 def _seed(server: Server, channel: str, out: Path) -> None:
     """One package in each watched subdir, so their index files exist and have content."""
-    with server.client() as http:
+    with client(server) as http:
         for spec in (Spec("seed-noarch"), Spec("seed-linux", subdir="linux-64", fmt=".tar.bz2")):
             response = upload_raw(http, channel, packages.build(spec, out))
             assert response.status_code == 200, response.text
@@ -383,7 +396,7 @@ def test_malformed_upload_is_refused(
 
 def test_the_cases_are_valid_when_not_broken(server: Server, seeded: str, tmp_path: Path) -> None:
     """The builders make good packages by default, so each case fails for its own reason alone."""
-    with server.client() as http:
+    with client(server) as http:
         for fmt in FORMATS:
             s = Spec("val-control", fmt=fmt)
             good = malformed.write(tmp_path, s.filename, malformed.good_entries(s))
@@ -433,7 +446,7 @@ def test_multipart_over_the_limit(small_server: Server, small_seeded: str, too_b
 
 def test_under_the_limit_is_accepted(small_server: Server, small_seeded: str, tmp_path: Path) -> None:
     path = packages.build(Spec("small", files={"share/small/blob": os.urandom(50_000)}), tmp_path)
-    with small_server.client() as http:
+    with client(small_server) as http:
         response = upload_raw(http, small_seeded, path)
     assert response.status_code == 200, response.text
 
@@ -534,15 +547,22 @@ def test_same_file_twice_conflicts_and_force_replaces(server: Server, tmp_path: 
     _seed(server, channel, tmp_path / "seed")
     first = packages.build(Spec("val-twice", fmt=fmt, files={"share/a": b"first"}), tmp_path / "first")
     second = packages.build(Spec("val-twice", fmt=fmt, files={"share/a": b"second"}), tmp_path / "second")
-    with server.client() as http:
+    with client(server) as http:
         assert upload_raw(http, channel, first).status_code == 200
 
     for path in (first, second):  # the very same bytes, or other bytes under the same name
         assert_refused(server, channel, lambda http, p=path: upload_raw(http, channel, p), 409, "already exists")
         assert_refused(server, channel, lambda http, p=path: upload_multipart(http, channel, p), 409, "exists")
 
+    # force does not let a bad file through, nor take the good one's place
+    broken = malformed.truncated(second, tmp_path / "broken")
+    assert_refused(server, channel, lambda http: upload_raw(http, channel, broken, force=True), 422, "truncated")
+    assert_refused(
+        server, channel, lambda http: upload_raw(http, channel, second, force=True, sha256="0" * 64), 400, "SHA-256"
+    )
+
     before = snapshot(server, channel, SEEDED_SUBDIRS)
-    with server.client() as http:
+    with client(server) as http:
         response = upload_raw(http, channel, second, force=True)
         assert response.status_code == 200, response.text
         assert response.json()["replaced"] is True
