@@ -14,7 +14,6 @@ from taipan.channels.tokens import create_key
 from taipan.errors import InvalidInput, Unauthenticated
 from taipan.web.auth import CSRF_HEADER, SESSION_COOKIE, client_address
 from taipan.web.deps import Address, Admin, Svc, User
-from taipan.web.schemas import EventOut, event_out
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -182,5 +181,5 @@ def server_audit(
     channel: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before_id: int | None = None,
-) -> list[EventOut]:
-    return [event_out(e) for e in audit.events(svc.db, channel=channel, limit=limit, before_id=before_id)]
+) -> list[audit.Event]:
+    return audit.events(svc.db, channel=channel, limit=limit, before_id=before_id)

@@ -12,10 +12,9 @@ from taipan.accounts.principal import Role
 from taipan.channels import members, service
 from taipan.channels.access import require
 from taipan.errors import InvalidInput
-from taipan.packages.query import list_files
+from taipan.packages.query import FileInfo, list_files
 from taipan.services import Services
 from taipan.web.deps import Address, Caller, Svc, User
-from taipan.web.schemas import EventOut, event_out
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -46,21 +45,6 @@ class ChannelOut(BaseModel):
     created_ms: int
     url: str
     subdirs: list[SubdirOut] = []
-
-
-class FileOut(BaseModel):
-    subdir: str
-    filename: str
-    name: str
-    version: str
-    build: str
-    build_number: int
-    sha256: str
-    md5: str
-    size: int
-    indexed_timestamp: int
-    uploaded_ms: int
-    uploader: str | None
 
 
 class MemberIn(BaseModel):
@@ -137,8 +121,8 @@ def get_files(
     subdir: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[FileOut]:
-    return [FileOut(**vars(f)) for f in list_files(svc.db, who, name, subdir, limit, offset)]
+) -> list[FileInfo]:
+    return list_files(svc.db, who, name, subdir, limit, offset)
 
 
 @router.get("/{name}/members", summary="List members and their roles")
@@ -167,7 +151,7 @@ def transfer(name: str, body: TransferIn, svc: Svc, who: Caller, address: Addres
 @router.get("/{name}/audit", summary="The channel's audit log, newest first (owner)")
 def channel_audit(
     name: str, svc: Svc, who: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[EventOut]:
+) -> list[audit.Event]:
     with svc.db.read() as session:
         ref = require(session, who, name, Role.OWNER)
-    return [event_out(e) for e in audit.events(svc.db, channel=name, since_ms=ref.created_ms, limit=limit)]
+    return audit.events(svc.db, channel=name, since_ms=ref.created_ms, limit=limit)
