@@ -352,6 +352,10 @@ CASES = [
          "links outside the archive"),
     Case("hardlink-outside", extra_entries(malformed.hardlink("lib/hard", "../x")), 422,
          r"'lib/hard' links outside the archive \('\.\./x'\)"),
+    Case("symlink-chain-outside", extra_entries(malformed.symlink("a", "."), malformed.symlink("b", "a/..")), 422,
+         r"'b' links outside the archive"),
+    Case("member-through-symlink", extra_entries(malformed.symlink("lib/up", ".."), malformed.regular("lib/up/x", b"")),
+         422, "'lib/up/x' escapes the archive through the symlink 'lib/up'"),
     Case("fifo", extra_entries(malformed.fifo("lib/fifo")), 422, "is a device, fifo or other special file"),
     # decompression bombs (the budget is at least 256 MiB)
     Case("index-json-bomb", member("info/index.json", Zeros(2 * MIB)), 413,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bz2
 import functools
-import posixpath
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -56,10 +55,11 @@ class PackageMetadata:
 def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -> PackageMetadata:
     """Check the whole archive and return its metadata; raise InvalidPackage or TooLarge."""
     budget = _Budget(max(MIN_UNPACKED_LIMIT, size * max_ratio))
+    paths = _Paths()
     wanted: dict[str, bytes] = {}
     try:
         for tar, member in _members(fileobj, filename, budget):
-            _check_member(member, budget)
+            _check_member(member, budget, paths)
             if member.name in MEMBER_LIMITS:
                 wanted[member.name] = _read_member(tar, member)
     except TaipanError:
@@ -157,27 +157,64 @@ class _Budget:
         return TooLarge(f"the archive unpacks to more than {self.limit} bytes; refusing it as a decompression bomb")
 
 
-def _check_member(member: tarfile.TarInfo, budget: _Budget) -> None:
+def _check_member(member: tarfile.TarInfo, budget: _Budget, paths: _Paths) -> None:
     budget.refuse_beyond(member.size)  # before the member's bytes are inflated
-    name = member.name
-    if not _inside(name):
-        raise InvalidPackage(f"archive member {name!r} escapes the archive")
-    if member.issym():
-        target = posixpath.join(posixpath.dirname(name), member.linkname)
-        if member.linkname.startswith("/") or not _inside(target):
-            raise InvalidPackage(f"archive member {name!r} links outside the archive ({member.linkname!r})")
-    elif member.islnk():
-        if not _inside(member.linkname):
-            raise InvalidPackage(f"archive member {name!r} links outside the archive ({member.linkname!r})")
-    elif not (member.isfile() or member.isdir()):
-        raise InvalidPackage(f"archive member {name!r} is a device, fifo or other special file")
+    paths.check(member)
+    if not (member.issym() or member.islnk() or member.isfile() or member.isdir()):
+        raise InvalidPackage(f"archive member {member.name!r} is a device, fifo or other special file")
 
 
-def _inside(path: str) -> bool:
-    if path.startswith("/") or "\\" in path or "\x00" in path:
-        return False
-    normal = posixpath.normpath(path)
-    return normal != ".." and not normal.startswith("../")
+class _Paths:
+    """Where members land, followed as an extractor would follow them, symlinks included.
+
+    Checking paths lexically is not enough: with ``a -> .`` and ``b -> a/..`` each link
+    stays inside on paper, yet ``b`` points out of the install prefix. So member paths
+    may not use ``..`` or pass through a symlink of the archive, and a link target may
+    not step ``..`` out of a symlink, even one the archive only defines later.
+    """
+
+    def __init__(self) -> None:
+        self.symlinks: set[str] = set()
+        self.stepped_out: set[str] = set()  # folders some link target leaves with ".."
+
+    def check(self, member: tarfile.TarInfo) -> None:
+        parts = self._plain(member.name, "escapes the archive", member.name)
+        if member.issym():
+            self._check_symlink(member, parts)
+        elif member.islnk():
+            self._plain(member.linkname, f"links outside the archive ({member.linkname!r})", member.name)
+
+    def _plain(self, path: str, problem: str, name: str) -> list[str]:
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        through = next((p for p in self._prefixes(parts[:-1]) if p in self.symlinks), None)
+        if path.startswith("/") or "\\" in path or "\x00" in path or ".." in parts or through is not None:
+            extra = f" through the symlink {through!r}" if through is not None else ""
+            raise InvalidPackage(f"archive member {name!r} {problem}{extra}")
+        return parts
+
+    def _check_symlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
+        key = "/".join(parts)
+        target = member.linkname
+        stack = parts[:-1]
+        bad = target.startswith("/") or "\\" in target or "\x00" in target or key in self.stepped_out
+        for piece in target.split("/"):
+            if bad or piece in ("", "."):
+                continue
+            if piece != "..":
+                stack.append(piece)
+                continue
+            here = "/".join(stack)
+            bad = not stack or here in self.symlinks
+            self.stepped_out.add(here)
+            stack = stack[:-1]
+        if bad:
+            raise InvalidPackage(f"archive member {member.name!r} links outside the archive ({target!r})")
+        self.symlinks.add(key)
+
+    def _prefixes(self, parts: list[str]) -> Iterator[str]:
+        if self.symlinks:
+            for i in range(1, len(parts) + 1):
+                yield "/".join(parts[:i])
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -157,12 +157,42 @@ def test_member_that_escapes_or_is_special(tmp_path: Path, fmt: str, entry: malf
 def test_links_that_stay_inside_are_fine(tmp_path: Path, fmt: str) -> None:
     entries = [
         *malformed.good_entries(Spec("foo", fmt=fmt)),
-        malformed.regular("lib/libfoo.so.1", b"elf"),
-        malformed.symlink("lib/libfoo.so", "libfoo.so.1"),
+        malformed.regular("lib/libfoo.so.1.2", b"elf"),
+        malformed.symlink("lib/libfoo.so.1", "libfoo.so.1.2"),
+        malformed.symlink("lib/libfoo.so", "./libfoo.so.1"),  # a link to a link
         malformed.symlink("bin/foo", "../lib/libfoo.so.1"),
-        malformed.hardlink("lib/libfoo-copy.so", "lib/libfoo.so.1"),
+        malformed.hardlink("lib/libfoo-copy.so", "lib/libfoo.so.1.2"),
+        malformed.symlink("lib64", "lib"),  # a linked folder, and a link that goes through it
+        malformed.symlink("usr/lib64/libfoo.so", "../../lib64/libfoo.so.1"),
     ]
     assert _read(_bad(tmp_path, fmt, entries)).index["name"] == "foo"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        # each link stays inside on paper; b = a/.. = ./.. is outside
+        ([malformed.symlink("a", "."), malformed.symlink("b", "a/..")], r"'b' links outside the archive \('a/\.\.'\)"),
+        ([malformed.symlink("b", "a/.."), malformed.symlink("a", ".")], r"'a' links outside the archive \('\.'\)"),
+        ([malformed.symlink("lib/a", "."), malformed.symlink("lib/b", "a/../..")], "'lib/b' links outside"),
+        (
+            [malformed.symlink("lib/up", ".."), malformed.regular("lib/up/x", b"x")],
+            "'lib/up/x' escapes the archive through the symlink 'lib/up'",
+        ),
+        (
+            [malformed.symlink("d", "lib"), malformed.hardlink("h", "d/x")],
+            r"'h' links outside the archive \('d/x'\) through the symlink 'd'",
+        ),
+        ([malformed.regular("lib/../x", b"x")], r"'lib/\.\./x' escapes the archive"),
+        ([malformed.hardlink("h", "lib/../x")], "links outside the archive"),
+    ],
+    ids=["chain", "chain-defined-later", "chain-nested", "member-through-symlink", "hardlink-through-symlink",
+         "dotdot-staying-inside", "hardlink-dotdot-staying-inside"],
+)  # fmt: skip
+def test_escapes_through_symlinks(tmp_path: Path, fmt: str, entries: list[malformed.Entry], message: str) -> None:
+    with pytest.raises(InvalidPackage, match=message):
+        _read(_bad(tmp_path, fmt, [*malformed.good_entries(Spec("foo", fmt=fmt)), *entries]))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
