@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
 
 import orjson
 from sqlalchemy import select
@@ -76,43 +75,21 @@ def check_package(
     expected_subdir: str | None = None,
 ) -> Checked:
     """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge."""
-    with storage.open(staged.key) as f:
-        return check_file(
-            f,
-            filename,
-            staged.hashes,
-            max_size=max_size,
-            max_ratio=max_ratio,
-            expected_sha256=expected_sha256,
-            expected_subdir=expected_subdir,
-        )
-
-
-def check_file(
-    fileobj: IO[bytes],
-    filename: str,
-    hashes: Hashes,
-    *,
-    max_size: int,
-    max_ratio: int,
-    expected_sha256: str | None = None,
-    expected_subdir: str | None = None,
-) -> Checked:
-    """:func:`check_package` on any seekable reader (bulk imports read their source files directly)."""
     parsed = parse_filename(filename)
-    if hashes.size > max_size:
-        raise TooLarge(f"{filename} is {hashes.size} bytes; the limit is {max_size}")
-    if expected_sha256 is not None and expected_sha256.strip().lower() != hashes.sha256:
+    if staged.hashes.size > max_size:
+        raise TooLarge(f"{filename} is {staged.hashes.size} bytes; the limit is {max_size}")
+    if expected_sha256 is not None and expected_sha256.strip().lower() != staged.hashes.sha256:
         raise ChecksumMismatch(
             f"SHA-256 mismatch for {filename}: the client sent {expected_sha256.strip().lower()}, "
-            f"the bytes received hash to {hashes.sha256}"
+            f"the bytes received hash to {staged.hashes.sha256}"
         )
-    metadata = read_package(fileobj, filename, hashes.size, max_ratio)
+    with storage.open(staged.key) as f:
+        metadata = read_package(f, filename, staged.hashes.size, max_ratio)
     check_index(metadata.index, parsed)
     subdir = metadata.index["subdir"]
     if expected_subdir is not None and expected_subdir != subdir:
         raise InvalidPackage(f"{filename} is built for {subdir!r}, not {expected_subdir!r}")
-    return Checked(parsed, subdir, hashes, metadata)
+    return Checked(parsed, subdir, staged.hashes, metadata)
 
 
 class Ingestor:
@@ -217,7 +194,8 @@ def _record_one(
     if existing is not None and not force:
         raise _exists(channel, checked)
     key = storage_key(channel, checked.subdir, filename)
-    if staged_key == key:
+    in_place = staged_key == key
+    if in_place:
         info = storage.stat(key)
         if info is None:
             raise FileNotFoundError(key)
@@ -242,8 +220,9 @@ def _record_one(
     row.run_exports = orjson.dumps(exports, option=orjson.OPT_SORT_KEYS) if exports is not None else None
     row.about = orjson.dumps(checked.metadata.about, option=orjson.OPT_SORT_KEYS)
     row.indexed_timestamp = indexed
-    row.uploaded_ms = now_ms()
-    row.uploader = uploader
+    if existing is None or not in_place:  # recording in place (a rebuild) keeps who uploaded it, and when
+        row.uploaded_ms = indexed if in_place else now_ms()
+        row.uploader = uploader
     session.add(row)
     rows[filename] = row  # the rows are written together, at the next query or the commit
     return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)
