@@ -8,6 +8,7 @@ from taipan import __version__
 from taipan.cli.admin import admin
 from taipan.cli.channel import channel
 from taipan.cli.serve import db, serve
+from taipan.cli.upload import upload
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +31,7 @@ cli.add_command(serve)
 cli.add_command(db)
 cli.add_command(admin)
 cli.add_command(channel)
+cli.add_command(upload)
 
 
 def main() -> None:
