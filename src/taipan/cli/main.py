@@ -7,6 +7,7 @@ import click
 from taipan import __version__
 from taipan.cli.admin import admin
 from taipan.cli.channel import channel
+from taipan.cli.index import import_, index
 from taipan.cli.serve import db, serve
 from taipan.cli.upload import upload
 
@@ -32,6 +33,8 @@ cli.add_command(db)
 cli.add_command(admin)
 cli.add_command(channel)
 cli.add_command(upload)
+cli.add_command(import_)
+cli.add_command(index)
 
 
 def main() -> None:
