@@ -113,10 +113,11 @@ def _upload_one(
 ) -> Outcome:
     if not path.name.endswith(EXTENSIONS):
         return Outcome(path, "failed", "not a conda package: the name must end in .conda or .tar.bz2")
+    size = path.stat().st_size
     progress.update(task, description=f"hashing   {escape(path.name)}")
     sha256 = _sha256(path, lambda n: progress.advance(task, n))
     # reset, not update: the speed samples of the hashing pass must not count for the upload
-    progress.reset(task, total=path.stat().st_size, description=f"uploading {escape(path.name)}")
+    progress.reset(task, total=size, description=f"uploading {escape(path.name)}")
 
     def sent(n: int) -> None:
         progress.advance(task, n)
@@ -126,18 +127,17 @@ def _upload_one(
         "X-File-Name": path.name,
         "X-File-SHA256": sha256,
         "Content-Type": "application/octet-stream",
-        "Content-Length": str(path.stat().st_size),  # so the server can refuse an oversized file at once
+        "Content-Length": str(size),  # so the server can refuse an oversized file at once
     }
+    params = {"force": "true"} if force else None
     try:
         response = http.post(
-            f"/api/v1/upload/{channel}",
-            content=_chunks(path, sent),
-            headers=headers,
-            params={"force": "true"} if force else None,
-            timeout=TIMEOUT,
+            f"/api/v1/upload/{channel}", content=_chunks(path, sent), headers=headers, params=params, timeout=TIMEOUT
         )
+    except httpx.ConnectError as exc:
+        return Outcome(path, "failed", f"cannot reach {http.base_url}: {exc}", fatal=True)
     except httpx.HTTPError as exc:
-        return Outcome(path, "failed", f"cannot reach {http.base_url}: {exc}", isinstance(exc, httpx.ConnectError))
+        return Outcome(path, "failed", f"the upload broke off ({type(exc).__name__}: {exc})")
     return _outcome(path, response)
 
 
