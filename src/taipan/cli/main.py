@@ -9,7 +9,9 @@ from taipan.cli.admin import admin
 from taipan.cli.channel import channel
 from taipan.cli.index import import_, index
 from taipan.cli.serve import db, serve
+from taipan.cli.token import token
 from taipan.cli.upload import upload
+from taipan.cli.user import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,6 +37,8 @@ cli.add_command(channel)
 cli.add_command(upload)
 cli.add_command(import_)
 cli.add_command(index)
+cli.add_command(user)
+cli.add_command(token)
 
 
 def main() -> None:
