@@ -67,7 +67,7 @@ def principal_for_key(db: Database, key: str) -> Principal:
         ).first()
         if row is None:
             raise Unauthenticated("the API key is not valid")
-        api_key, user = row.tuple()
+        api_key, user = row
         if api_key.revoked_ms is not None:
             raise Unauthenticated("the API key has been revoked")
         if api_key.expires_ms is not None and api_key.expires_ms <= now_ms():

@@ -50,7 +50,7 @@ def principal_for_session(db: Database, token: str) -> tuple[Principal, str] | N
         ).first()
     if row is None:
         return None
-    web_session, user = row.tuple()
+    web_session, user = row
     return Principal(user.id, user.username, user.is_admin, via="session"), web_session.csrf_token
 
 

@@ -10,6 +10,7 @@ record or index byte changes.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from taipan.accounts import audit
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
 from taipan.channels.service import channel_id
@@ -27,7 +29,7 @@ from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir, now_ms
 from taipan.errors import ChecksumMismatch, Conflict, InvalidPackage, TooLarge
 from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
-from taipan.storage.base import Storage
+from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -159,27 +161,59 @@ def record_files(
     if len(subdirs) != 1:
         raise ValueError("record_files takes files of one subdir")
     subdir = subdirs.pop()
-    moved: list[str] = []
+    moves = _Moves(storage)
     try:
         with db.write() as session:
             subdir_id = ensure_subdir(session, channel_id(session, channel), subdir)
             lock_subdir(session, subdir_id)
             rows = _rows(session, subdir_id, [str(checked.filename) for checked, _ in items])
             results = [
-                _record_one(session, storage, channel, subdir_id, rows, checked, key, force, uploader, moved)
+                _record_one(session, moves, channel, subdir_id, rows, checked, key, force, uploader)
                 for checked, key in items
             ]
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
-        return results
     except BaseException:
-        for key in moved:  # new files only: a replaced file's old bytes are already gone
-            storage.delete(key)
+        moves.undo()
         raise
+    moves.done()
+    return results
+
+
+class _Moves:
+    """Files moved into place by a transaction not yet committed, so a failure can undo them.
+
+    A replaced file's old bytes are set aside, not overwritten, until the commit: if the
+    transaction fails they come back, and the record still matches the bytes served.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._placed: list[tuple[str, str | None]] = []
+
+    def place(self, staged_key: str, key: str, replacing: bool) -> ObjectInfo:
+        backup = None
+        if replacing and self.storage.stat(key) is not None:
+            backup = f"{STAGING_PREFIX}replaced-{uuid.uuid4().hex}"
+            self.storage.move(key, backup)
+        self._placed.append((key, backup))
+        return self.storage.move(staged_key, key)
+
+    def undo(self) -> None:
+        for key, backup in reversed(self._placed):
+            if backup is None:
+                self.storage.delete(key)
+            else:
+                self.storage.move(backup, key)
+
+    def done(self) -> None:
+        for _, backup in self._placed:
+            if backup is not None:
+                self.storage.delete(backup)
 
 
 def _record_one(
     session: Session,
-    storage: Storage,
+    moves: _Moves,
     channel: str,
     subdir_id: int,
     rows: dict[str, PackageFile],
@@ -187,7 +221,6 @@ def _record_one(
     staged_key: str,
     force: bool,
     uploader: str | None,
-    moved: list[str],
 ) -> Stored:
     filename = str(checked.filename)
     existing = rows.get(filename)
@@ -196,13 +229,20 @@ def _record_one(
     key = storage_key(channel, checked.subdir, filename)
     in_place = staged_key == key
     if in_place:
-        info = storage.stat(key)
+        info = moves.storage.stat(key)
         if info is None:
             raise FileNotFoundError(key)
     else:
-        info = storage.move(staged_key, key)
-        if existing is None:
-            moved.append(key)
+        info = moves.place(staged_key, key, replacing=existing is not None)
+        detail = f"sha256={checked.hashes.sha256} size={checked.hashes.size} replaced={existing is not None}"
+        audit.record(
+            session,
+            uploader or "taipan",
+            "package_uploaded",
+            channel=channel,
+            target=f"{checked.subdir}/{filename}",
+            detail=detail,
+        )
     # CEP 47: set once when the file is first indexed. It is the stored object's write
     # time, so a rebuild from storage alone gives the very same value.
     indexed = info.modified_ns // 1_000_000
