@@ -127,6 +127,21 @@ def is_subdir(word: str) -> bool:
     return word in KNOWN_SUBDIRS
 
 
+DEFAULT_LABEL = "main"
+MAX_LABEL = 128
+
+
+def check_label(label: str) -> None:
+    """CEP 26 label names; ``nolabel`` is reserved for files with no other label."""
+    if len(label) > MAX_LABEL or not LABEL_RE.match(label) or label == "nolabel":
+        raise InvalidInput(
+            f"label {label!r} is not valid: start with a letter; then letters, digits, '_', '-', '.', '/'; "
+            f"at most {MAX_LABEL} characters ('nolabel' is reserved)"
+        )
+    if label.rsplit("/", 1)[-1] in KNOWN_SUBDIRS or label.split("/", 1)[0] in ("shards",):
+        raise InvalidInput(f"label {label!r} would be mistaken for a subdir in URLs; choose another")
+
+
 def check_channel_name(name: str) -> None:
     """Raise InvalidInput unless ``name`` can be a channel (CEP 26 path component, not a server word)."""
     if not name or len(name) > MAX_CHANNEL or not CHANNEL_RE.match(name):

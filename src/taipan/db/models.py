@@ -127,12 +127,27 @@ class PackageFile(Base):
     uploader: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
+class FileLabel(Base):
+    """A label a package file carries (anaconda.org's model): ``main`` unless said otherwise.
+
+    Each label is its own view of the channel: ``/{channel}/label/{label}/{subdir}/…``
+    (``main`` also at ``/{channel}/{subdir}/…``).
+    """
+
+    __tablename__ = "file_labels"
+    __table_args__ = (Index("ix_file_labels_label_file", "label", "file_id"),)
+
+    file_id: Mapped[int] = mapped_column(ForeignKey("package_files.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
 class ShardPointer(Base):
-    """The current shard of each package name in a subdir."""
+    """The current shard of each package name in each label view of a subdir."""
 
     __tablename__ = "shard_pointers"
 
     subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(128), primary_key=True, server_default="main")
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 

@@ -20,10 +20,11 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from taipan.conda.names import DEFAULT_LABEL
 from taipan.conda.repodata import compress_bz2, compress_zst, render_repodata
 from taipan.conda.shards import encode_shard_index
 from taipan.db.engine import Database
-from taipan.db.models import Channel, PackageFile, ShardBlob, ShardPointer, Subdir
+from taipan.db.models import Channel, FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir
 from taipan.indexing.cache import BuildCache
 
 Kind = Literal["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
@@ -48,9 +49,12 @@ class SubdirState:
     channel_id: int
     private: bool
     channel_created_ms: int
+    label: str = DEFAULT_LABEL
+    """Which label view of the subdir (every label has its own index files)."""
 
     def etag(self, kind: str) -> str:
-        return f'"{self.epoch}-{self.revision}-{FORMAT_VERSION}-{INDEX_FILES.index(kind)}"'
+        view = "" if self.label == DEFAULT_LABEL else f"-{self.label}"
+        return f'"{self.epoch}-{self.revision}-{FORMAT_VERSION}-{INDEX_FILES.index(kind)}{view}"'
 
 
 def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
@@ -64,9 +68,9 @@ class IndexFiles:
         self._cache: BuildCache[tuple[SubdirState, bytes]] = BuildCache(max_bytes, _artifact_size)
         self._shards: BuildCache[bytes] = BuildCache(max_bytes // 4, len)
 
-    def state(self, channel: str, subdir: str) -> SubdirState | None:
+    def state(self, channel: str, subdir: str, label: str = DEFAULT_LABEL) -> SubdirState | None:
         with self._db.read() as session:
-            return _read_state(session, channel, subdir)
+            return _read_state(session, channel, subdir, label)
 
     def build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
         """The bytes of ``kind`` at ``state``'s revision or newer, and the state they are of."""
@@ -75,7 +79,7 @@ class IndexFiles:
             built = value[0]
             return built.epoch == state.epoch and built.revision >= state.revision
 
-        return self._cache.get_or_build((state.id, kind), fresh, lambda: self._build(state, kind))
+        return self._cache.get_or_build((state.id, state.label, kind), fresh, lambda: self._build(state, kind))
 
     def _build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
         if kind == "repodata.json.zst":
@@ -86,7 +90,7 @@ class IndexFiles:
             return built, compress_bz2(raw)
         with self._db.snapshot() as session:
             # The revision and the rows come from one snapshot, so bytes always match their ETag.
-            now = _read_state(session, state.channel, state.name)
+            now = _read_state(session, state.channel, state.name, state.label)
             if now is None or now.epoch != state.epoch:
                 return state, _render(session, state, kind)
             return now, _render(session, now, kind)
@@ -109,18 +113,21 @@ class IndexFiles:
 def _render(session: Session, state: SubdirState, kind: Kind) -> bytes:
     if kind == "repodata_shards.msgpack.zst":
         rows = session.execute(
-            select(ShardPointer.name, ShardPointer.digest).where(ShardPointer.subdir_id == state.id)
+            select(ShardPointer.name, ShardPointer.digest).where(
+                ShardPointer.subdir_id == state.id, ShardPointer.label == state.label
+            )
         ).all()
         return encode_shard_index(state.name, {name: digest for name, digest in rows})
     records = session.execute(
         select(PackageFile.filename, PackageFile.record)
-        .where(PackageFile.subdir_id == state.id)
+        .join(FileLabel, FileLabel.file_id == PackageFile.id)
+        .where(PackageFile.subdir_id == state.id, FileLabel.label == state.label)
         .order_by(PackageFile.filename)
-    ).tuples()
+    )
     return render_repodata(state.name, records)
 
 
-def _read_state(session: Session, channel: str, subdir: str) -> SubdirState | None:
+def _read_state(session: Session, channel: str, subdir: str, label: str) -> SubdirState | None:
     row = session.execute(
         select(
             Subdir.id, Subdir.epoch, Subdir.revision, Subdir.updated_ms, Channel.id, Channel.private, Channel.created_ms
@@ -131,4 +138,4 @@ def _read_state(session: Session, channel: str, subdir: str) -> SubdirState | No
     if row is None:
         return None
     sid, epoch, revision, updated, cid, private, created = row
-    return SubdirState(sid, channel, subdir, epoch, revision, updated, cid, private, created)
+    return SubdirState(sid, channel, subdir, epoch, revision, updated, cid, private, created, label)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from taipan.conda.shards import encode_shard, shard_digest
-from taipan.db.models import PackageFile, ShardBlob, ShardPointer, Subdir, now_ms
+from taipan.db.models import FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir, now_ms
 from taipan.db.upsert import insert_or_ignore, insert_or_update
 
 
@@ -42,23 +42,55 @@ def lock_subdir(session: Session, subdir_id: int) -> None:
     )
 
 
+def assign_labels(session: Session, file_id: int, labels: Iterable[str], *, replace: bool) -> tuple[set[str], set[str]]:
+    """Give a file ``labels`` (replacing its others when ``replace``); return (added, removed)."""
+    have = set(session.scalars(select(FileLabel.label).where(FileLabel.file_id == file_id)))
+    want = set(labels) if replace else have | set(labels)
+    for label in want - have:
+        session.add(FileLabel(file_id=file_id, label=label))
+    removed = have - want
+    if removed:
+        session.execute(delete(FileLabel).where(FileLabel.file_id == file_id, FileLabel.label.in_(removed)))
+    return want - have, removed
+
+
 def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> None:
-    for name in sorted(set(names)):
-        _refresh_shard(session, subdir_id, name)
+    """Rewrite the shard of each name in every label view it is (or was) part of."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return
+    session.flush()  # rows and labels added in this transaction must be seen
+    in_files = (
+        select(FileLabel.label, PackageFile.name)
+        .join(PackageFile, PackageFile.id == FileLabel.file_id)
+        .where(PackageFile.subdir_id == subdir_id, PackageFile.name.in_(wanted))
+    )
+    in_pointers = select(ShardPointer.label, ShardPointer.name).where(
+        ShardPointer.subdir_id == subdir_id, ShardPointer.name.in_(wanted)
+    )
+    views = {(r[0], r[1]) for r in session.execute(in_files)} | {(r[0], r[1]) for r in session.execute(in_pointers)}
+    for label, name in sorted(views):
+        _refresh_shard(session, subdir_id, label, name)
 
 
-def _refresh_shard(session: Session, subdir_id: int, name: str) -> None:
+def _refresh_shard(session: Session, subdir_id: int, label: str, name: str) -> None:
     rows = session.execute(
         select(PackageFile.filename, PackageFile.record, PackageFile.run_exports)
-        .where(PackageFile.subdir_id == subdir_id, PackageFile.name == name)
+        .join(FileLabel, FileLabel.file_id == PackageFile.id)
+        .where(PackageFile.subdir_id == subdir_id, PackageFile.name == name, FileLabel.label == label)
         .order_by(PackageFile.filename)
     ).all()
     if not rows:
-        session.execute(delete(ShardPointer).where(ShardPointer.subdir_id == subdir_id, ShardPointer.name == name))
+        session.execute(
+            delete(ShardPointer).where(
+                ShardPointer.subdir_id == subdir_id, ShardPointer.label == label, ShardPointer.name == name
+            )
+        )
         return
     data = encode_shard((fn, rec, orjson.loads(rx) if rx else None) for fn, rec, rx in rows)
     digest = shard_digest(data)
     blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
     insert_or_ignore(session, ShardBlob.__table__, blob, ["subdir_id", "digest"])  # type: ignore[arg-type]
-    pointer = {"subdir_id": subdir_id, "name": name, "digest": digest}
-    insert_or_update(session, ShardPointer.__table__, pointer, ["subdir_id", "name"], ["digest"])  # type: ignore[arg-type]
+    pointer = {"subdir_id": subdir_id, "label": label, "name": name, "digest": digest}
+    keys = ["subdir_id", "label", "name"]
+    insert_or_update(session, ShardPointer.__table__, pointer, keys, ["digest"])  # type: ignore[arg-type]

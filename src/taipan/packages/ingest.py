@@ -23,12 +23,12 @@ from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
 from taipan.channels.service import channel_id
 from taipan.conda.archive import PackageMetadata, read_package
-from taipan.conda.names import Filename, parse_filename
+from taipan.conda.names import DEFAULT_LABEL, Filename, check_label, parse_filename
 from taipan.conda.records import Hashes, build_record, check_index, dump_record
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir, now_ms
 from taipan.errors import ChecksumMismatch, Conflict, InvalidPackage, TooLarge
-from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
+from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,16 @@ class Ingestor:
         expected_sha256: str | None = None,
         expected_subdir: str | None = None,
         force: bool = False,
+        labels: Sequence[str] | None = None,
     ) -> Stored:
-        """Check, store, record and index one staged file. The staged object is gone afterwards."""
+        """Check, store, record and index one staged file. The staged object is gone afterwards.
+
+        ``labels`` default to ``main`` for a new file; for a forced replacement, given
+        labels replace the old ones, and none keeps them."""
         uploader = principal.username if principal else None
         try:
+            for label in labels or ():
+                check_label(label)
             self.authorize(principal, channel)  # again: rights may have changed while the body streamed
             checked = check_package(
                 self.storage,
@@ -132,7 +138,8 @@ class Ingestor:
             )
             if not force:
                 self._refuse_existing(channel, checked)
-            return record_files(self.db, self.storage, channel, [(checked, staged.key)], force, uploader)[0]
+            items = [(checked, staged.key)]
+            return record_files(self.db, self.storage, channel, items, force, uploader, labels)[0]
         finally:
             self.storage.delete(staged.key)
 
@@ -149,8 +156,12 @@ def record_files(
     items: Sequence[tuple[Checked, str]],
     force: bool,
     uploader: str | None,
+    labels: Sequence[str] | None = None,
 ) -> list[Stored]:
     """Move checked files (all of one subdir) from their staged keys into place and index them.
+
+    New files get ``labels`` (default ``main``); a replaced file keeps its labels unless
+    ``labels`` are given, which then replace them.
 
     One transaction under the subdir's lock: the existence check, the move, the rows and
     the shards of the touched names. Used by uploads (one file) and imports (batches).
@@ -171,6 +182,11 @@ def record_files(
                 _record_one(session, moves, channel, subdir_id, rows, checked, key, force, uploader)
                 for checked, key in items
             ]
+            session.flush()
+            for stored in results:
+                row = rows[stored.filename]
+                if labels is not None or not stored.replaced:
+                    assign_labels(session, row.id, labels or [DEFAULT_LABEL], replace=True)
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
     except BaseException:
         moves.undo()

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
+from taipan.conda.names import DEFAULT_LABEL
 from taipan.db.engine import Database
-from taipan.db.models import Channel, PackageFile, Subdir
+from taipan.db.models import Channel, FileLabel, PackageFile, Subdir
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import IndexFiles, SubdirState
 
@@ -33,15 +34,21 @@ class FileInfo:
 
 
 def find_file(
-    db: Database, principal: Principal | None, channel: str, subdir: str, filename: str
+    db: Database, principal: Principal | None, channel: str, subdir: str, filename: str, label: str = DEFAULT_LABEL
 ) -> tuple[FileInfo, bool]:
-    """One file of a channel the caller may read, and whether the channel is private.
-    One query for a public channel."""
+    """One file of a channel's label view the caller may read, and whether the channel is
+    private. One query for a public channel."""
     query = (
         _select()
         .add_columns(Channel.id, Channel.private, Channel.created_ms)
         .join(Channel, Channel.id == Subdir.channel_id)
-        .where(Channel.name == channel, Subdir.name == subdir, PackageFile.filename == filename)
+        .join(FileLabel, FileLabel.file_id == PackageFile.id)
+        .where(
+            Channel.name == channel,
+            Subdir.name == subdir,
+            PackageFile.filename == filename,
+            FileLabel.label == label,
+        )
     )
     with db.read() as session:
         row = session.execute(query).first()
@@ -94,10 +101,15 @@ def _select() -> Any:  # a Select of the FileInfo columns, in order
 
 
 def readable_subdir(
-    db: Database, index: IndexFiles, principal: Principal | None, channel: str, subdir: str
+    db: Database,
+    index: IndexFiles,
+    principal: Principal | None,
+    channel: str,
+    subdir: str,
+    label: str = DEFAULT_LABEL,
 ) -> SubdirState:
-    """The index state of a subdir the caller may read (one query for a public channel)."""
-    state = index.state(channel, subdir)
+    """The index state of a subdir's label view the caller may read (one query for a public channel)."""
+    state = index.state(channel, subdir, label)
     with db.read() as session:
         if state is None:
             raise missing(session, principal, channel, f"subdir {subdir!r}")

@@ -13,6 +13,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
+from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
 from taipan.packages.ingest import storage_key
@@ -43,21 +44,49 @@ CONTENT_TYPES = {
 }
 
 
-@router.api_route("/{channel}/{subdir}/{filename}", methods=["GET", "HEAD"], summary="Fetch an index file or package")
-def channel_file(channel: str, subdir: str, filename: str, request: Request) -> Response:
-    svc = services(request)
-    who = auth.principal(request, svc)
-    if filename in INDEX_FILES:
-        state = readable_subdir(svc.db, svc.index, who, channel, subdir)
-        return _index_file(svc, request, state, filename)
-    info, private = find_file(svc.db, who, channel, subdir, filename)
-    return _package(svc, request, channel, info, private)
+# Label views come first: /{channel}/label/{label}/... must not be read as a subdir path.
+@router.api_route(
+    "/{channel}/label/{label:path}/{subdir}/shards/{filename}",
+    methods=["GET", "HEAD"],
+    summary="Fetch a repodata shard of a label",
+)
+def label_shard(channel: str, label: str, subdir: str, filename: str, request: Request) -> Response:
+    return serve_shard(request, channel, subdir, filename, label)
+
+
+@router.api_route(
+    "/{channel}/label/{label:path}/{subdir}/{filename}",
+    methods=["GET", "HEAD"],
+    summary="Fetch an index file or package of a label",
+)
+def label_file(channel: str, label: str, subdir: str, filename: str, request: Request) -> Response:
+    return serve_file(request, channel, subdir, filename, label)
 
 
 @router.api_route("/{channel}/{subdir}/shards/{filename}", methods=["GET", "HEAD"], summary="Fetch a repodata shard")
 def shard(channel: str, subdir: str, filename: str, request: Request) -> Response:
+    return serve_shard(request, channel, subdir, filename, DEFAULT_LABEL)
+
+
+@router.api_route("/{channel}/{subdir}/{filename}", methods=["GET", "HEAD"], summary="Fetch an index file or package")
+def channel_file(channel: str, subdir: str, filename: str, request: Request) -> Response:
+    return serve_file(request, channel, subdir, filename, DEFAULT_LABEL)
+
+
+def serve_file(request: Request, channel: str, subdir: str, filename: str, label: str) -> Response:
+    """An index file or a package of a channel's label view (``main`` is the plain channel)."""
     svc = services(request)
-    state = readable_subdir(svc.db, svc.index, auth.principal(request, svc), channel, subdir)
+    who = auth.principal(request, svc)
+    if filename in INDEX_FILES:
+        state = readable_subdir(svc.db, svc.index, who, channel, subdir, label)
+        return _index_file(svc, request, state, filename)
+    info, private = find_file(svc.db, who, channel, subdir, filename, label)
+    return _package(svc, request, channel, info, private)
+
+
+def serve_shard(request: Request, channel: str, subdir: str, filename: str, label: str) -> Response:
+    svc = services(request)
+    state = readable_subdir(svc.db, svc.index, auth.principal(request, svc), channel, subdir, label)
     match = SHARD_RE.match(filename)
     if match is None:
         raise NotFound("no such shard")
