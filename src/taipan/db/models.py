@@ -125,6 +125,8 @@ class PackageFile(Base):
     indexed_timestamp: Mapped[int] = mapped_column(BigInteger)
     uploaded_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     uploader: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    has_attestation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A Sigstore bundle was uploaded with the file; stored next to it as ``<file>.sigstore.json``."""
 
 
 class FileLabel(Base):
@@ -189,3 +191,29 @@ class ApiKeyChannel(Base):
     key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
+
+
+class TrustedPublisher(Base):
+    """A CI identity allowed to upload to a channel with an OIDC token instead of a stored key.
+
+    The columns are shared by the providers; which ones must be set depends on ``provider``:
+    github (owner, repository, workflow, environment?), gitlab (owner = namespace,
+    repository = project, workflow = CI config path, environment?), google (email and/or
+    subject). ``issuer`` is the issuer URL in force when the publisher was added: a later
+    change of the server's issuer setting must not let another issuer's identities in.
+    """
+
+    __tablename__ = "trusted_publishers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    issuer: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    repository: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    workflow: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    environment: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
