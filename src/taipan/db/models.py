@@ -32,6 +32,8 @@ class Channel(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    avatar_url: Mapped[str] = mapped_column(String(2048), default="", server_default="")
+    """An http(s) image URL shown on the channel's web pages; empty for none."""
 
 
 class User(Base):
@@ -65,6 +67,22 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Invitation(Base):
+    """A one-use invitation to sign up (when sign-up is by invitation). Only the token's digest is kept."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    used_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AuditEvent(Base):
@@ -125,6 +143,8 @@ class PackageFile(Base):
     indexed_timestamp: Mapped[int] = mapped_column(BigInteger)
     uploaded_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     uploader: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """GETs of the file, added in batches (see taipan.packages.downloads)."""
     has_attestation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """A Sigstore bundle was uploaded with the file; stored next to it as ``<file>.sigstore.json``."""
 
