@@ -15,6 +15,7 @@ COMMANDS = {
     "channel": ("taipan.cli.channel", "channel", "Create, list, show, change and delete channels; members."),
     "upload": ("taipan.cli.upload", "upload", "Upload package files to a channel, with progress."),
     "token": ("taipan.cli.token", "token", "Create, list and revoke your API keys."),
+    "label": ("taipan.cli.label", "label", "List, add, remove and promote package labels."),
     "user": ("taipan.cli.user", "user", "Create and list user accounts (on the server's machine)."),
     "import": ("taipan.cli.index", "import_", "Bulk-import a folder of packages into a channel."),
     "index": ("taipan.cli.index", "index", "Rebuild records and index files from storage."),

@@ -45,9 +45,22 @@ class Outcome:
 @click.option("--channel", "-c", required=True, help="Channel to upload to (it must exist).")
 @click.option("--force", is_flag=True, help="Replace files that already exist in the channel.")
 @click.option("--skip-existing", is_flag=True, help="Skip files that already exist in the channel, without failing.")
+@click.option(
+    "--label",
+    "-l",
+    "labels",
+    multiple=True,
+    help="Label the files (repeatable; default main). Serve them at /CHANNEL/label/LABEL/.",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def upload(
-    server: str, token: str | None, channel: str, force: bool, skip_existing: bool, files: tuple[Path, ...]
+    server: str,
+    token: str | None,
+    channel: str,
+    force: bool,
+    skip_existing: bool,
+    labels: tuple[str, ...],
+    files: tuple[Path, ...],
 ) -> None:
     """Upload package FILES (.conda or .tar.bz2) to a channel on --server.
 
@@ -60,6 +73,7 @@ def upload(
       taipan upload --channel mychannel dist/mytool-1.0-h0_0.conda
       taipan upload -c tools --skip-existing output/*/*.conda output/*/*.tar.bz2
       TAIPAN_TOKEN=taipan-... taipan upload --server https://conda.example.org -c tools --force pkg.conda
+      taipan upload -c tools --label dev pkg.conda     # then promote: taipan label promote tools dev
 
     \b
     A file already in the channel fails the upload unless --skip-existing (report it
@@ -70,14 +84,22 @@ def upload(
         raise click.UsageError("--force and --skip-existing exclude each other: choose one")
     console = Console(soft_wrap=True, highlight=False)
     on_exists = "skipped" if skip_existing else "failed"
-    outcomes = _upload_all(Api(server, resolve_token(token)).http, channel, files, force, on_exists, console)
+    params: dict[str, str | list[str]] = {"label": list(labels)}
+    if force:
+        params["force"] = "true"
+    outcomes = _upload_all(Api(server, resolve_token(token)).http, channel, files, params, on_exists, console)
     _summarise(console, outcomes, len(files))
     if any(o.status == "failed" for o in outcomes):
         raise click.exceptions.Exit(1)
 
 
 def _upload_all(
-    http: httpx.Client, channel: str, files: tuple[Path, ...], force: bool, on_exists: str, console: Console
+    http: httpx.Client,
+    channel: str,
+    files: tuple[Path, ...],
+    params: dict[str, str | list[str]],
+    on_exists: str,
+    console: Console,
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     total = sum(path.stat().st_size for path in files)
@@ -85,7 +107,7 @@ def _upload_all(
         overall = progress.add_task(f"{len(files)} file(s)", total=total)
         for path in files:
             task = progress.add_task(escape(path.name), total=path.stat().st_size)
-            outcome = _upload_one(http, channel, path, force, progress, task, overall)
+            outcome = _upload_one(http, channel, path, params, progress, task, overall)
             if outcome.status == "exists":
                 outcome = Outcome(path, on_exists, outcome.message)
             progress.remove_task(task)
@@ -109,7 +131,13 @@ def _progress(console: Console) -> Progress:
 
 
 def _upload_one(
-    http: httpx.Client, channel: str, path: Path, force: bool, progress: Progress, task: TaskID, overall: TaskID
+    http: httpx.Client,
+    channel: str,
+    path: Path,
+    params: dict[str, str | list[str]],
+    progress: Progress,
+    task: TaskID,
+    overall: TaskID,
 ) -> Outcome:
     if not path.name.endswith(EXTENSIONS):
         return Outcome(path, "failed", "not a conda package: the name must end in .conda or .tar.bz2")
@@ -129,7 +157,6 @@ def _upload_one(
         "Content-Type": "application/octet-stream",
         "Content-Length": str(size),  # so the server can refuse an oversized file at once
     }
-    params = {"force": "true"} if force else None
     try:
         response = http.post(
             f"/api/v1/upload/{channel}", content=_chunks(path, sent), headers=headers, params=params, timeout=TIMEOUT

@@ -13,7 +13,7 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
-from taipan.web.routes import accounts, channels, files, health, prefix
+from taipan.web.routes import accounts, channels, files, health, labels, prefix
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -37,7 +37,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     errors.install(app)
     # API routers first: the catch-all channel file routes come last.
-    for router in (health.router, accounts.router, channels.router, prefix.router, files.router):
+    for router in (health.router, accounts.router, channels.router, labels.router, prefix.router, files.router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -91,6 +91,7 @@ async def _ingest(
             staged,
             expected_sha256=sha256,
             force=_truthy(request.query_params.get("force")),
+            labels=request.query_params.getlist("label") or None,
         )
     )
 
