@@ -237,3 +237,27 @@ class TrustedPublisher(Base):
     subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class UploadTicket(Base):
+    """Permission to upload one file without credentials, for anaconda.org's two-step upload.
+
+    ``stage`` (authenticated) makes a ticket; the client then POSTs the file, with no
+    credentials, to a URL whose form carries the ticket's secret. The secret is stored
+    only as a digest; a ticket is good once, for a short time, for exactly one file.
+    """
+
+    __tablename__ = "upload_tickets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    subdir: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(255))
+    labels: Mapped[str] = mapped_column(Text, default="[]")
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
