@@ -39,6 +39,10 @@ class TooLarge(TaipanError):
     """A body or a member inside an archive is bigger than allowed."""
 
 
+class Unavailable(TaipanError):
+    """Something the server depends on (e.g. an OIDC issuer) cannot be reached now; worth retrying."""
+
+
 class RateLimited(TaipanError):
     """Too many failed attempts; try again after ``retry_after`` seconds."""
 

@@ -9,10 +9,14 @@ from taipan.accounts.users import PasswordCache
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
+from taipan.oidc.httpx_source import HttpJwksSource
+from taipan.oidc.verify import KeyCache, TokenVerifier
 from taipan.packages.ingest import Ingestor
 from taipan.settings import Settings
 from taipan.storage.base import Storage
 from taipan.storage.factory import storage_from_url
+
+PREFIX_DEV_AUDIENCE = "prefix.dev"
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Services:
     ingestor: Ingestor
     limiter: FailureLimiter
     passwords: PasswordCache
+    oidc: TokenVerifier
 
     def close(self) -> None:
         self.db.dispose()
@@ -41,7 +46,18 @@ def build_services(settings: Settings) -> Services:
         ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
         passwords=PasswordCache(db),
+        oidc=oidc_verifier(settings),
     )
+
+
+def oidc_verifier(settings: Settings) -> TokenVerifier:
+    """Trusted publishing: tokens from the configured issuers, for this server's audience
+    (and prefix.dev's, when older clients are let in)."""
+    audiences = [settings.oidc_audience]
+    if settings.oidc_accept_prefix_audience:
+        audiences.append(PREFIX_DEV_AUDIENCE)
+    keys = KeyCache(HttpJwksSource(), refetch_interval=settings.oidc_jwks_refetch_interval)
+    return TokenVerifier(settings.oidc_issuers, audiences, keys)
 
 
 def prepare_database(services: Services) -> None:

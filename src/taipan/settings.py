@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -18,6 +19,12 @@ from pydantic_settings import (
 )
 
 GIB = 1024**3
+OIDC_PROVIDERS = ("github", "gitlab", "google")
+DEFAULT_OIDC_ISSUERS = {
+    "github": "https://token.actions.githubusercontent.com",
+    "gitlab": "https://gitlab.com",
+    "google": "https://accounts.google.com",
+}
 
 
 class Settings(BaseSettings):
@@ -51,6 +58,22 @@ class Settings(BaseSettings):
     auth_failure_window: int = Field(default=60, ge=1, description="Window of auth_failure_limit, seconds.")
     session_ttl: int = Field(default=14 * 86400, ge=60, description="How long a sign-in lasts, seconds.")
     log_level: str = "info"
+    oidc_issuers: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_OIDC_ISSUERS),
+        description="Trusted publishing: the OIDC issuer URL of each CI provider (github, gitlab, google); "
+        "point gitlab at a self-hosted GitLab. As JSON in TAIPAN_OIDC_ISSUERS.",
+    )
+    oidc_accept_prefix_audience: bool = Field(
+        default=False,
+        description="Also accept OIDC tokens with the audience 'prefix.dev' (what rattler-build <= 0.66.1 and "
+        "pixi <= 0.70 always ask for). Lets a token made for prefix.dev be replayed here: see the docs.",
+    )
+    oidc_key_ttl: int = Field(
+        default=900, ge=1, le=900, description="Lifetime of an upload key minted for a trusted publisher, seconds."
+    )
+    oidc_jwks_refetch_interval: float = Field(
+        default=30.0, ge=0, description="Least time between fetches of one issuer's keys for unknown key ids, seconds."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -63,7 +86,15 @@ class Settings(BaseSettings):
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
+        self.oidc_issuers = _check_issuers(self.oidc_issuers)
         return self
+
+    @property
+    def oidc_audience(self) -> str:
+        """The ``aud`` trusted-publishing tokens must carry: this server's host name, lower-case,
+        punycode, without the port (what rattler_upload >= 0.8 asks its CI provider for)."""
+        host = urlsplit(self.public_url).hostname or self.host
+        return host.encode("idna").decode("ascii").lower()
 
     @property
     def admin_token_file(self) -> Path:
@@ -102,6 +133,18 @@ class _TomlFromPointer(PydanticBaseSettingsSource):
             if path:
                 return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
         return {}
+
+
+def _check_issuers(issuers: dict[str, str]) -> dict[str, str]:
+    cleaned = {provider: url.strip().rstrip("/") for provider, url in issuers.items()}
+    for provider, url in cleaned.items():
+        if provider not in OIDC_PROVIDERS:
+            raise ValueError(f"oidc_issuers: unknown provider {provider!r}; use {', '.join(OIDC_PROVIDERS)}")
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"oidc_issuers: the {provider} issuer must be an http(s) URL, not {url!r}")
+    if len(set(cleaned.values())) != len(cleaned):
+        raise ValueError("oidc_issuers: two providers share one issuer URL")
+    return cleaned
 
 
 def load_settings(**overrides: Any) -> Settings:

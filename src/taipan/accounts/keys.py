@@ -80,6 +80,7 @@ def principal_for_key(db: Database, key: str) -> Principal:
         read_only=api_key.read_only,
         channel_caps=caps,
         key_id=api_key.id,
+        publisher=user is None,
     )
 
 
@@ -143,7 +144,7 @@ def revoke(db: Database, principal: Principal, key_id: int, address: str | None 
     """Revoke one of the caller's keys (an admin may revoke anyone's)."""
     with db.write() as session:
         row = session.get(ApiKey, key_id)
-        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+        if row is None or principal.user_id is None or (row.user_id != principal.user_id and not principal.is_admin):
             raise NotFound(f"key {key_id} does not exist")
         if row.revoked_ms is None:
             row.revoked_ms = now_ms()

@@ -40,6 +40,8 @@ class Principal:
     channel_caps: Mapping[int, Role] | None = None
     """None: the credential may act in any channel its user may. Else: only these, up to these roles."""
     key_id: int | None = None
+    publisher: bool = False
+    """A key minted for a trusted publisher (no user): it has exactly its channel caps, nothing more."""
     via: str = "key"
     extra: Mapping[str, str] = field(default_factory=dict)
 

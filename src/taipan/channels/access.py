@@ -34,6 +34,8 @@ def effective_role(session: Session, principal: Principal | None, channel: Chann
     if principal is not None:
         if principal.is_admin:
             role = Role.OWNER
+        elif principal.publisher:
+            role = (principal.channel_caps or {}).get(channel.id)
         elif principal.user_id is not None:
             member = session.scalar(
                 select(ChannelMember.role).where(
@@ -45,6 +47,12 @@ def effective_role(session: Session, principal: Principal | None, channel: Chann
     if not channel.private:
         role = max(role or Role.VIEWER, Role.VIEWER)
     return role
+
+
+def refuse_publisher(principal: Principal | None, what: str) -> None:
+    """Keys minted for trusted publishers upload and read their channels; nothing else."""
+    if principal is not None and principal.publisher:
+        raise Forbidden(f"a trusted publisher's upload key cannot {what}")
 
 
 def hidden(principal: Principal | None, name: str) -> Exception:

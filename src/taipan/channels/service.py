@@ -44,6 +44,7 @@ def create_channel(
     db: Database, principal: Principal | None, name: str, description: str = "", *, private: bool = False
 ) -> ChannelInfo:
     """Make a channel owned by the caller. noarch exists from the start."""
+    access.refuse_publisher(principal, "create channels")
     if principal is None or principal.user_id is None:
         raise Unauthenticated(access.ANONYMOUS_MESSAGE)
     if principal.read_only or principal.channel_caps is not None:

@@ -27,6 +27,7 @@ def create_key(
     """A new key for the caller. ``channels`` limits it to those channels (each up to a role,
     default the caller's own); a key can never do more than the caller who made it.
     Any member, a Viewer too, may mint a read-only key for a channel they can read."""
+    access.refuse_publisher(principal, "make keys")
     if principal is None or principal.user_id is None:
         raise Unauthenticated(access.ANONYMOUS_MESSAGE)
     if (principal.channel_caps is not None or principal.read_only) and not channels:

@@ -6,6 +6,7 @@ import click
 
 from taipan.cli.client import Api
 from taipan.cli.options import resolve_token, server_options
+from taipan.cli.publisher import publisher
 
 
 @click.group()
@@ -45,6 +46,9 @@ def transfer(server: str, token: str | None, name: str, username: str) -> None:
     """Make USERNAME the owner of channel NAME; you stay on as a contributor."""
     Api(server, resolve_token(token)).call("POST", f"/api/v1/channels/{name}/transfer", json={"username": username})
     click.echo(f"{username} now owns {name}")
+
+
+channel.add_command(publisher)
 
 
 @channel.group()

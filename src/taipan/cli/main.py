@@ -12,7 +12,11 @@ from taipan import __version__
 # runs, so `taipan upload` does not pay for importing the web server.
 COMMANDS = {
     "serve": ("taipan.cli.serve", "serve", "Start the server (creating or migrating the database first)."),
-    "channel": ("taipan.cli.channel", "channel", "Create, list, show, change and delete channels; members."),
+    "channel": (
+        "taipan.cli.channel",
+        "channel",
+        "Create, list, show, change, delete channels; members; trusted publishers.",
+    ),
     "upload": ("taipan.cli.upload", "upload", "Upload package files to a channel, with progress."),
     "token": ("taipan.cli.token", "token", "Create, list and revoke your API keys."),
     "label": ("taipan.cli.label", "label", "List, add, remove and promote package labels."),

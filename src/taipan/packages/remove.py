@@ -25,6 +25,7 @@ def delete_file(
     address: str | None = None,
 ) -> None:
     """Contributors and owners may delete; the index changes in the same transaction."""
+    access.refuse_publisher(principal, "delete packages")
     with db.write() as session:
         cid = access.require(session, principal, channel, Role.CONTRIBUTOR).id
         subdir_id = session.scalar(select(Subdir.id).where(Subdir.channel_id == cid, Subdir.name == subdir))

@@ -13,7 +13,7 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
-from taipan.web.routes import accounts, channels, files, health, labels, prefix
+from taipan.web.routes import accounts, channels, files, health, labels, oidc, prefix, publishers
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -37,8 +37,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     errors.install(app)
     # API routers first: the catch-all channel file routes come last.
-    for router in (health.router, accounts.router, channels.router, labels.router, prefix.router, files.router):
-        app.include_router(router)
+    routers = (health, accounts, channels, publishers, labels, oidc, prefix, files)
+    for module in routers:
+        app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> dict[str, str]:

@@ -17,6 +17,7 @@ from taipan.errors import (
     TaipanError,
     TooLarge,
     Unauthenticated,
+    Unavailable,
 )
 
 STATUS: list[tuple[type[TaipanError], int]] = [
@@ -29,6 +30,7 @@ STATUS: list[tuple[type[TaipanError], int]] = [
     (Forbidden, 403),
     (TooLarge, 413),
     (RateLimited, 429),
+    (Unavailable, 503),
 ]
 WWW_AUTHENTICATE = 'Bearer realm="taipan", Basic realm="taipan"'
 

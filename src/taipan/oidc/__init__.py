@@ -1,0 +1,1 @@
+"""OpenID Connect: verify CI identity tokens against their issuers' published keys."""
