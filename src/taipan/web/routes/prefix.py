@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from taipan.accounts.principal import Principal
-from taipan.errors import InvalidInput
+from taipan.errors import InvalidInput, NotFound
 from taipan.packages.ingest import Staged, Stored
+from taipan.packages.reindex import Reindexed, reindex_subdir
 from taipan.packages.remove import delete_file
 from taipan.web import auth
 from taipan.web.deps import Address, Caller, Svc, services
@@ -54,6 +55,7 @@ def _truthy(value: str | None) -> bool:
 async def upload(channel: str, request: Request) -> JSONResponse:
     svc = services(request)
     who = await run_in_threadpool(auth.principal, request, svc)
+    channel = _one_segment(channel)
     # Refuse before a single body byte is stored.
     await run_in_threadpool(svc.ingestor.authorize, who, channel)
     limit = svc.settings.max_upload_size
@@ -107,7 +109,34 @@ def _body(stored: Stored) -> dict[str, object]:
     }
 
 
-@router.delete("/api/v1/delete/{channel}/{subdir}/{filename}", summary="Delete one package file")
+@router.delete("/api/v1/delete/{channel:path}/{subdir}/{filename}", summary="Delete one package file")
 def delete(channel: str, subdir: str, filename: str, svc: Svc, who: Caller, address: Address) -> JSONResponse:
+    channel = _one_segment(channel)
     delete_file(svc.db, svc.storage, who, channel, subdir, filename, address)
     return JSONResponse({"deleted": f"{channel}/{subdir}/{filename}"})
+
+
+@router.post(
+    "/api/v1/reindex/{channel:path}/{subdir}",
+    summary="Rebuild a subdir's index from the database (contributor)",
+    description="Never needed for correctness: every upload and delete updates the index before it answers.",
+)
+def reindex(channel: str, subdir: str, svc: Svc, who: Caller) -> Reindexed:
+    return reindex_subdir(svc.db, who, _one_segment(channel), subdir)
+
+
+def _one_segment(channel: str) -> str:
+    """The channel of a path that may carry several segments.
+
+    rattler-build sends a namespaced prefix.dev channel (``--channel ns/chan``, or
+    ``publish --to prefix://host/ns/chan``) as several path segments. Taipan channels
+    have no namespace, so such a channel cannot exist: say so, and what to send instead.
+    """
+    name = channel.strip("/")
+    if "/" in name:
+        last = name.rsplit("/", 1)[1]
+        raise NotFound(
+            f"there is no channel {name!r}: Taipan channel names are one path segment, without a namespace. "
+            f"Send the channel's name alone (e.g. --channel {last}); `taipan channel create {last}` makes it"
+        )
+    return name
