@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
@@ -61,10 +61,17 @@ def principal_for_key(db: Database, key: str) -> Principal:
     """The caller a key stands for; Unauthenticated (saying why) if it is unknown, revoked or expired."""
     if not looks_like_key(key):
         raise Unauthenticated("the API key is not valid")
+    return _principal(db, ApiKey.key_hash == digest(key))
+
+
+def principal_for_key_id(db: Database, key_id: int) -> Principal:
+    """The caller of a key known by id (e.g. recorded with an upload ticket), if still valid."""
+    return _principal(db, ApiKey.id == key_id)
+
+
+def _principal(db: Database, which: ColumnElement[bool]) -> Principal:
     with db.read() as session:
-        row = session.execute(
-            select(ApiKey, User).outerjoin(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == digest(key))
-        ).first()
+        row = session.execute(select(ApiKey, User).outerjoin(User, User.id == ApiKey.user_id).where(which)).first()
         if row is None:
             raise Unauthenticated("the API key is not valid")
         api_key, user = row

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
 from taipan.accounts.passwords import hash_password, needs_rehash, verify_password
+from taipan.accounts.principal import Principal
 from taipan.db.engine import Database
 from taipan.db.models import User
 from taipan.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -146,3 +147,12 @@ class PasswordCache:
                 if stored is not None:
                     self._good[pair] = stored
         return info
+
+
+def principal_for_user(db: Database, user_id: int) -> Principal:
+    """The user as a caller (for work authorised earlier, e.g. an upload ticket)."""
+    with db.read() as session:
+        user = session.get(User, user_id)
+    if user is None:
+        raise Unauthenticated("the user of this ticket no longer exists")
+    return Principal(user.id, user.username, user.is_admin, via="ticket")

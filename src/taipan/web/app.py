@@ -13,7 +13,7 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
-from taipan.web.routes import accounts, channels, files, health, labels, oidc, prefix, publishers
+from taipan.web.routes import accounts, anaconda, channels, files, health, labels, oidc, prefix, publishers
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -37,7 +37,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     errors.install(app)
     # API routers first: the catch-all channel file routes come last.
-    routers = (health, accounts, channels, publishers, labels, oidc, prefix, files)
+    routers = (health, accounts, channels, publishers, labels, oidc, prefix, anaconda, files)
     for module in routers:
         app.include_router(module.router)
 

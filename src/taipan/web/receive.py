@@ -9,6 +9,7 @@ treated as bytes, headers of each part kept) are both handled here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -96,18 +97,26 @@ class Form:
     fields: dict[str, bytes] = field(default_factory=dict)
 
 
-async def receive_multipart(request: Request, storage: Storage, limit: int, file_fields: frozenset[str]) -> Form:
+async def receive_multipart(
+    request: Request,
+    storage: Storage,
+    limit: int,
+    file_fields: frozenset[str],
+    before_file: Callable[[dict[str, bytes]], Awaitable[None]] | None = None,
+) -> Form:
     """Stage every file part; keep small text parts in memory.
 
     A part is a file when it has a filename or its name is in ``file_fields`` (anaconda's
-    S3-style form sends the package as ``file`` without a filename).
+    S3-style form sends the package as ``file`` without a filename). ``before_file`` sees
+    the text fields sent before the first file part, and may refuse the request before a
+    byte of the file is stored.
     """
     _check_declared_length(request, limit + MAX_FIELD_BYTES)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise InvalidInput("expected a multipart/form-data body with a boundary")
-    reader = _PartReader(storage, limit, file_fields)
+    reader = _PartReader(storage, limit, file_fields, before_file)
     parser = MultipartParser(boundary, reader.callbacks(), max_header_count=32)  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():
@@ -126,7 +135,14 @@ async def receive_multipart(request: Request, storage: Storage, limit: int, file
 class _PartReader:
     """Turns parser callbacks (sync, called during ``write``) into async sink operations."""
 
-    def __init__(self, storage: Storage, limit: int, file_fields: frozenset[str]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        limit: int,
+        file_fields: frozenset[str],
+        before_file: Callable[[dict[str, bytes]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._before_file = before_file
         self._storage = storage
         self._limit = limit
         self._file_fields = file_fields
@@ -180,6 +196,9 @@ class _PartReader:
             self._header_name, self._header_value = b"", b""
         elif kind == "headers_done":
             self._start_part()
+            if self._sink is not None and self._before_file is not None:
+                check, self._before_file = self._before_file, None
+                await check(dict(self.form.fields))
         elif kind == "data":
             await self._part_data(payload)
         elif kind == "end":
