@@ -11,6 +11,7 @@ from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
 from taipan.oidc.httpx_source import HttpJwksSource
 from taipan.oidc.verify import KeyCache, TokenVerifier
+from taipan.packages.downloads import DownloadCounter
 from taipan.packages.ingest import Ingestor
 from taipan.settings import Settings
 from taipan.storage.base import Storage
@@ -29,8 +30,10 @@ class Services:
     limiter: FailureLimiter
     passwords: PasswordCache
     oidc: TokenVerifier
+    downloads: DownloadCounter
 
     def close(self) -> None:
+        self.downloads.close()
         self.db.dispose()
 
 
@@ -47,6 +50,7 @@ def build_services(settings: Settings) -> Services:
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
         passwords=PasswordCache(db),
         oidc=oidc_verifier(settings),
+        downloads=DownloadCounter(db),
     )
 
 

@@ -7,7 +7,7 @@ variables, a TOML file (``TAIPAN_CONFIG`` or ``--config``), then the defaults.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     )
     auth_failure_window: int = Field(default=60, ge=1, description="Window of auth_failure_limit, seconds.")
     session_ttl: int = Field(default=14 * 86400, ge=60, description="How long a sign-in lasts, seconds.")
+    signup: Literal["closed", "open", "invite"] = Field(
+        default="closed",
+        description="Who may make an account on the web sign-up page: nobody (closed), anyone (open), "
+        "or holders of an administrator's invitation (invite).",
+    )
     log_level: str = "info"
     oidc_issuers: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_OIDC_ISSUERS),

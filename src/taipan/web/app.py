@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from taipan import __version__
 from taipan.db import migrate
@@ -14,6 +15,7 @@ from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
 from taipan.web.routes import accounts, anaconda, channels, files, health, labels, oidc, prefix, publishers
+from taipan.web.ui import site
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -26,24 +28,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
+            svc.downloads.flush()
             if services is None:
                 svc.close()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts served from here (fastapi-offline), never a CDN.
+    app = FastAPIOffline(
+        static_url="/static/api-docs",
         title="Taipan",
         version=__version__,
         description="A self-hosted conda channel server.",
         lifespan=lifespan,
     )
     errors.install(app)
+    site.install(app)  # web pages and /static: before the catch-all channel file routes
     # API routers first: the catch-all channel file routes come last.
     routers = (health, accounts, channels, publishers, labels, oidc, prefix, anaconda, files)
     for module in routers:
         app.include_router(module.router)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> dict[str, str]:
-        return {"name": "taipan", "version": __version__, "docs": "/docs"}
 
     app.add_middleware(TokenPathMiddleware)
     return app

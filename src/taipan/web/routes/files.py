@@ -143,5 +143,7 @@ def _package(svc: Services, request: Request, channel: str, info: FileInfo, priv
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, media_type=media_type, headers=headers)
+    if start == 0:  # a resumed download (a range further in) is not another download
+        svc.downloads.add(channel, info.subdir, info.filename)
     body = svc.storage.read_range(storage_key(channel, info.subdir, info.filename), start, end)
     return StreamingResponse(body, status_code=status, media_type=media_type, headers=headers)
