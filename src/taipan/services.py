@@ -15,7 +15,7 @@ from taipan.packages.downloads import DownloadCounter
 from taipan.packages.ingest import Ingestor
 from taipan.settings import Settings
 from taipan.storage.base import Storage
-from taipan.storage.factory import storage_from_url
+from taipan.storage.factory import Presigner, open_storage, presigner, storage_config
 
 PREFIX_DEV_AUDIENCE = "prefix.dev"
 
@@ -31,6 +31,8 @@ class Services:
     passwords: PasswordCache
     oidc: TokenVerifier
     downloads: DownloadCounter
+    presigner: Presigner | None = None
+    """Set when package downloads are redirected to presigned URLs of the store."""
 
     def close(self) -> None:
         self.downloads.close()
@@ -40,7 +42,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
-    storage = storage_from_url(settings.storage_url)
+    storage = open_storage(storage_config(settings))
     return Services(
         settings=settings,
         db=db,
@@ -51,7 +53,17 @@ def build_services(settings: Settings) -> Services:
         passwords=PasswordCache(db),
         oidc=oidc_verifier(settings),
         downloads=DownloadCounter(db),
+        presigner=download_presigner(settings, storage),
     )
+
+
+def download_presigner(settings: Settings, storage: Storage) -> Presigner | None:
+    if not settings.s3_presigned_downloads:
+        return None
+    found = presigner(storage)
+    if found is None:
+        raise ValueError("s3_presigned_downloads needs s3:// storage (storage_url)")
+    return found
 
 
 def oidc_verifier(settings: Settings) -> TokenVerifier:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 GIB = 1024**3
+MIB = 1024**2
 OIDC_PROVIDERS = ("github", "gitlab", "google")
 DEFAULT_OIDC_ISSUERS = {
     "github": "https://token.actions.githubusercontent.com",
@@ -63,6 +64,36 @@ class Settings(BaseSettings):
         "or holders of an administrator's invitation (invite).",
     )
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text, or as one JSON object per line (for log collectors)."
+    )
+    access_log: bool = Field(default=False, description="Log every request (method, path, status, duration).")
+    workers: int = Field(default=1, ge=1, description="Server processes `taipan serve` runs (--workers).")
+    s3_endpoint_url: str = Field(
+        default="",
+        description="Endpoint of the S3-compatible store for s3:// storage (MinIO, Ceph, R2, GCS); "
+        "default AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.",
+    )
+    s3_region: str = Field(default="", description="S3 region; default AWS_REGION / AWS_DEFAULT_REGION.")
+    s3_access_key_id: str = Field(
+        default="", description="S3 access key; default the standard AWS chain (AWS_ACCESS_KEY_ID, ~/.aws, roles)."
+    )
+    s3_secret_access_key: SecretStr = Field(default=SecretStr(""), description="S3 secret key (with s3_access_key_id).")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="Bucket in the host name (virtual) or in the path (path: MinIO, Ceph)."
+    )
+    s3_part_size: int = Field(
+        default=8 * MIB, ge=5 * MIB, description="Multipart upload part size: the most one upload holds in memory."
+    )
+    s3_presigned_downloads: bool = Field(
+        default=False,
+        description="Answer package GETs with a redirect to a short-lived presigned URL of the store "
+        "instead of streaming the bytes through Taipan (HEAD and index files are always answered directly).",
+    )
+    s3_presign_expiry: int = Field(default=300, ge=1, le=7 * 86400, description="Lifetime of a presigned URL, seconds.")
+    s3_presign_endpoint_url: str = Field(
+        default="", description="Endpoint clients reach the store at, for presigned URLs; default s3_endpoint_url."
+    )
     oidc_issuers: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_OIDC_ISSUERS),
         description="Trusted publishing: the OIDC issuer URL of each CI provider (github, gitlab, google); "

@@ -16,12 +16,27 @@ import pytest
 from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage, check_key
 from taipan.storage.local import LocalStorage
 from taipan.storage.memory import MemoryStorage
+from taipan.storage.s3 import S3Storage
+from tests.support.s3 import s3_server
 
 Factory = Callable[[Path], Storage]
+
+
+def s3_storage(prefix: str) -> Factory:
+    """An S3 adapter on a fresh bucket of the session's moto server."""
+
+    def make(_tmp: Path) -> Storage:
+        server = s3_server()
+        return S3Storage(server.client(), server.new_bucket(), prefix)
+
+    return make
+
 
 ADAPTERS = [
     pytest.param(lambda tmp: LocalStorage(tmp / "store"), id="local"),
     pytest.param(lambda tmp: MemoryStorage(), id="memory"),
+    pytest.param(s3_storage("channels"), id="s3"),
+    pytest.param(s3_storage(""), id="s3-bucket-root"),
 ]
 
 BAD_KEYS = ["", "/abs/key", "a//b", "a/", "../a", "a/../b", "a/./b", ".", "..", "a\\b"]

@@ -18,6 +18,7 @@ from taipan.errors import NotFound, TaipanError
 from taipan.packages.bulk import Limits, Problem, default_workers, import_folder, rebuild_index
 from taipan.services import Services, build_services
 from taipan.settings import Settings
+from taipan.storage.factory import storage_config
 
 jobs_option = click.option(
     "--jobs",
@@ -122,7 +123,7 @@ def rebuild(config_file: Path | None, data_dir: Path | None, jobs: int, public: 
                 _limits(svc.settings),
                 channel=channel,
                 public=public,
-                storage_url=svc.settings.storage_url,
+                storage_url=storage_config(svc.settings),
                 workers=jobs,
                 progress=bar,
             )
@@ -190,7 +191,7 @@ def import_(
                 force=force,
                 create=create,
                 private=private,
-                storage_url=svc.settings.storage_url,
+                storage_url=storage_config(svc.settings),
                 workers=jobs,
                 progress=bar,
             )

@@ -36,7 +36,7 @@ from taipan.errors import Conflict, NotFound, TaipanError, TooLarge
 from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
 from taipan.packages.ingest import Checked, Staged, check_package, record_files, storage_key
 from taipan.storage.base import STAGING_PREFIX, Storage
-from taipan.storage.factory import storage_from_url
+from taipan.storage.factory import StorageConfig, open_storage
 
 BATCH = 256
 """Files recorded per transaction: large enough to amortise a commit, small enough to hold a lock briefly."""
@@ -184,18 +184,23 @@ def _message(exc: Exception) -> str:
 Work = Callable[[_Job, Limits, Storage], _Result]
 
 
-def _in_worker(job: _Job, work: Work, limits: Limits, storage_url: str) -> _Result:
+def _in_worker(job: _Job, work: Work, limits: Limits, storage_url: StorageConfig | str) -> _Result:
     return work(job, limits, _worker_storage(storage_url))
 
 
 @functools.cache
-def _worker_storage(url: str) -> Storage:
+def _worker_storage(url: StorageConfig | str) -> Storage:
     """One storage adapter per worker process, made on its first job."""
-    return storage_from_url(url)
+    return open_storage(url)
 
 
 def _results(
-    jobs: list[_Job], work: Work, limits: Limits, storage: Storage, storage_url: str | None, workers: int
+    jobs: list[_Job],
+    work: Work,
+    limits: Limits,
+    storage: Storage,
+    storage_url: StorageConfig | str | None,
+    workers: int,
 ) -> Iterator[_Result]:
     """``work`` done on every job, results in order: in worker processes when they can open the storage."""
     if storage_url is None:
@@ -261,7 +266,7 @@ def import_folder(
     force: bool = False,
     create: bool = False,
     private: bool = False,
-    storage_url: str | None = None,
+    storage_url: StorageConfig | str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -446,7 +451,7 @@ def rebuild_index(
     *,
     channel: str | None = None,
     public: bool = False,
-    storage_url: str | None = None,
+    storage_url: StorageConfig | str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> RebuildReport:
