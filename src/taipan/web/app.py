@@ -14,7 +14,20 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
-from taipan.web.routes import accounts, anaconda, channels, files, health, labels, oidc, prefix, publishers
+from taipan.web.routes import (
+    accounts,
+    anaconda,
+    artifactory,
+    channels,
+    files,
+    forgejo,
+    health,
+    labels,
+    oidc,
+    prefix,
+    publishers,
+    quetz,
+)
 from taipan.web.ui import site
 
 
@@ -42,8 +55,22 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     errors.install(app)
     site.install(app)  # web pages and /static: before the catch-all channel file routes
-    # API routers first: the catch-all channel file routes come last.
-    routers = (health, accounts, channels, publishers, labels, oidc, prefix, anaconda, files)
+    # API routers first: the catch-all channel file routes come last. Artifactory's PUT shares
+    # the files' path: routing picks by method, so its place before them only matters for PUT.
+    routers = (
+        health,
+        accounts,
+        channels,
+        publishers,
+        labels,
+        oidc,
+        prefix,
+        anaconda,
+        quetz,
+        forgejo,
+        artifactory,
+        files,
+    )
     for module in routers:
         app.include_router(module.router)
 
