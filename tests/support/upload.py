@@ -29,9 +29,16 @@ def upload_raw(
 
 
 def upload_multipart(
-    http: httpx.Client, channel: str, path: Path, *, force: bool = False, sha256: str | None = None
+    http: httpx.Client,
+    channel: str,
+    path: Path,
+    *,
+    force: bool = False,
+    sha256: str | None = None,
+    attestation: bytes | None = None,
 ) -> httpx.Response:
-    """The current rattler_upload form: a `file` part whose own headers carry name and hash."""
+    """The current rattler_upload form: a `file` part whose own headers carry name and hash,
+    then (``--attestation``) a text part ``attestation`` with a Sigstore bundle."""
     data = path.read_bytes()
     boundary = "taipan-test-boundary-7d1f"
     part_headers = (
@@ -41,7 +48,11 @@ def upload_multipart(
         f"X-File-Name: {path.name}\r\n"
         f"X-File-SHA256: {sha256 or hashlib.sha256(data).hexdigest()}\r\n\r\n"
     )
-    body = (f"--{boundary}\r\n{part_headers}").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    body = (f"--{boundary}\r\n{part_headers}").encode() + data
+    if attestation is not None:
+        body += f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="attestation"\r\n\r\n'.encode()
+        body += attestation
+    body += f"\r\n--{boundary}--\r\n".encode()
     params = {"force": "true"} if force else None
     return http.post(
         f"/api/v1/upload/{channel}",

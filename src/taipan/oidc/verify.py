@@ -103,7 +103,7 @@ class KeyCache:
             document = self._source.fetch(issuer)
         except Unavailable as exc:
             if entry.fetched is None:
-                raise
+                raise Unavailable(f"the signing keys of {issuer} cannot be fetched now ({exc})") from exc
             log.warning("keeping the cached keys of %s: %s", issuer, exc)
             return
         entry.keys = _usable_keys(document)

@@ -34,7 +34,7 @@ from taipan.db.models import Channel, PackageFile, ShardPointer, Subdir
 from taipan.db.upsert import insert_or_ignore
 from taipan.errors import Conflict, NotFound, TaipanError, TooLarge
 from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
-from taipan.packages.ingest import Checked, Staged, check_package, record_files, storage_key
+from taipan.packages.ingest import ATTESTATION_SUFFIX, Checked, Staged, check_package, record_files, storage_key
 from taipan.storage.base import STAGING_PREFIX, Storage
 from taipan.storage.factory import StorageConfig, open_storage
 
@@ -502,6 +502,8 @@ def _stored_packages(storage: Storage, channel: str | None, report: RebuildRepor
         parts = info.key.split("/")
         if any(part.startswith(".") for part in parts):
             continue  # internal: staging and temporary objects
+        if parts[-1].endswith(ATTESTATION_SUFFIX):
+            continue  # recorded with its package
         if len(parts) != 3 or not is_subdir(parts[1]) or not parts[2].endswith(EXTENSIONS):
             report.problems.append(Problem(info.key, "not a package at channel/subdir/file; left alone"))
             continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -27,7 +27,7 @@ from taipan.conda.names import DEFAULT_LABEL, Filename, check_label, parse_filen
 from taipan.conda.records import Hashes, build_record, check_index, dump_record
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir, now_ms
-from taipan.errors import ChecksumMismatch, Conflict, InvalidPackage, TooLarge
+from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
 
@@ -64,6 +64,27 @@ class Stored:
 
 def storage_key(channel: str, subdir: str, filename: str) -> str:
     return f"{channel}/{subdir}/{filename}"
+
+
+ATTESTATION_SUFFIX = ".sigstore.json"
+MAX_ATTESTATION_BYTES = 4 * 1024 * 1024
+
+
+def attestation_key(channel: str, subdir: str, filename: str) -> str:
+    """Where the Sigstore bundle uploaded with a package lives: next to it."""
+    return storage_key(channel, subdir, filename) + ATTESTATION_SUFFIX
+
+
+def check_attestation(data: bytes) -> None:
+    """An attestation is kept as sent (nobody here verifies it), but it must be a JSON object of bounded size."""
+    if len(data) > MAX_ATTESTATION_BYTES:
+        raise TooLarge(f"the attestation is larger than {MAX_ATTESTATION_BYTES} bytes")
+    try:
+        bundle = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise InvalidInput("the attestation is not JSON: send a Sigstore bundle") from None
+    if not isinstance(bundle, dict):
+        raise InvalidInput("the attestation must be a JSON object: send a Sigstore bundle")
 
 
 def check_package(
@@ -117,13 +138,20 @@ class Ingestor:
         expected_subdir: str | None = None,
         force: bool = False,
         labels: Sequence[str] | None = None,
+        attestation: bytes | None = None,
     ) -> Stored:
         """Check, store, record and index one staged file. The staged object is gone afterwards.
+
+        ``attestation`` (a Sigstore bundle) is stored next to the file in the same step; a
+        forced replacement without one drops the old file's.
 
         ``labels`` default to ``main`` for a new file; for a forced replacement, given
         labels replace the old ones, and none keeps them."""
         uploader = principal.username if principal else None
+        attested: str | None = None
         try:
+            if attestation is not None:
+                check_attestation(attestation)
             for label in labels or ():
                 check_label(label)
             self.authorize(principal, channel)  # again: rights may have changed while the body streamed
@@ -139,9 +167,26 @@ class Ingestor:
             if not force:
                 self._refuse_existing(channel, checked)
             items = [(checked, staged.key)]
-            return record_files(self.db, self.storage, channel, items, force, uploader, labels)[0]
+            attestations = None
+            if attestation is not None:
+                attested = self._stage(attestation)
+                attestations = {str(checked.filename): attested}
+            return record_files(self.db, self.storage, channel, items, force, uploader, labels, attestations)[0]
         finally:
             self.storage.delete(staged.key)
+            if attested is not None:
+                self.storage.delete(attested)  # moved into place unless the upload failed
+
+    def _stage(self, data: bytes) -> str:
+        key = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        writer = self.storage.writer(key)
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return key
 
     def _refuse_existing(self, channel: str, checked: Checked) -> None:
         with self.db.read() as session:
@@ -157,8 +202,11 @@ def record_files(
     force: bool,
     uploader: str | None,
     labels: Sequence[str] | None = None,
+    attestations: Mapping[str, str] | None = None,
 ) -> list[Stored]:
     """Move checked files (all of one subdir) from their staged keys into place and index them.
+
+    ``attestations`` maps file names to the staged keys of bundles to store next to them.
 
     New files get ``labels`` (default ``main``); a replaced file keeps its labels unless
     ``labels`` are given, which then replace them.
@@ -179,7 +227,18 @@ def record_files(
             lock_subdir(session, subdir_id)
             rows = _rows(session, subdir_id, [str(checked.filename) for checked, _ in items])
             results = [
-                _record_one(session, moves, channel, subdir_id, rows, checked, key, force, uploader)
+                _record_one(
+                    session,
+                    moves,
+                    channel,
+                    subdir_id,
+                    rows,
+                    checked,
+                    key,
+                    force,
+                    uploader,
+                    (attestations or {}).get(str(checked.filename)),
+                )
                 for checked, key in items
             ]
             session.flush()
@@ -214,6 +273,17 @@ class _Moves:
         self._placed.append((key, backup))
         return self.storage.move(staged_key, key)
 
+    def attest(self, staged_key: str | None, key: str, replacing: bool) -> bool:
+        """Put a staged attestation at ``key``; without one, a replaced file's old attestation is set aside."""
+        if staged_key is not None:
+            self.place(staged_key, key, replacing)
+            return True
+        if replacing and self.storage.stat(key) is not None:
+            backup = f"{STAGING_PREFIX}replaced-{uuid.uuid4().hex}"
+            self.storage.move(key, backup)
+            self._placed.append((key, backup))
+        return False
+
     def undo(self) -> None:
         for key, backup in reversed(self._placed):
             if backup is None:
@@ -237,6 +307,7 @@ def _record_one(
     staged_key: str,
     force: bool,
     uploader: str | None,
+    attestation: str | None = None,
 ) -> Stored:
     filename = str(checked.filename)
     existing = rows.get(filename)
@@ -279,6 +350,11 @@ def _record_one(
     if existing is None or not in_place:  # recording in place (a rebuild) keeps who uploaded it, and when
         row.uploaded_ms = indexed if in_place else now_ms()
         row.uploader = uploader
+    attested = attestation_key(channel, checked.subdir, filename)
+    if not in_place:
+        row.has_attestation = moves.attest(attestation, attested, replacing=existing is not None)
+    elif existing is None:  # a rebuild from storage finds the bundle uploaded with the file, if any
+        row.has_attestation = moves.storage.stat(attested) is not None
     session.add(row)
     rows[filename] = row  # the rows are written together, at the next query or the commit
     return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)

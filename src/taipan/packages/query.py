@@ -31,6 +31,8 @@ class FileInfo:
     indexed_timestamp: int
     uploaded_ms: int
     uploader: str | None
+    has_attestation: bool
+    """A Sigstore bundle was uploaded with the file: served at ``<file>.sigstore.json``."""
 
 
 def find_file(
@@ -97,6 +99,7 @@ def _select() -> Any:  # a Select of the FileInfo columns, in order
         PackageFile.indexed_timestamp,
         PackageFile.uploaded_ms,
         PackageFile.uploader,
+        PackageFile.has_attestation,
     ).join(Subdir, Subdir.id == PackageFile.subdir_id)
 
 

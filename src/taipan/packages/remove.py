@@ -11,7 +11,7 @@ from taipan.db.engine import Database
 from taipan.db.models import PackageFile, Subdir
 from taipan.errors import NotFound
 from taipan.indexing.state import lock_subdir, refresh_shards
-from taipan.packages.ingest import storage_key
+from taipan.packages.ingest import attestation_key, storage_key
 from taipan.storage.base import Storage
 
 
@@ -44,3 +44,4 @@ def delete_file(
         audit.record(session, actor, "package_deleted", channel=channel, target=f"{subdir}/{filename}", address=address)
     # After the commit: a crash here leaves an unindexed file behind, never a record without bytes.
     storage.delete(storage_key(channel, subdir, filename))
+    storage.delete(attestation_key(channel, subdir, filename))

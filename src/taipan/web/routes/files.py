@@ -8,6 +8,7 @@ redirected. Packages stream from storage with byte-range support.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from fastapi import APIRouter, Request, Response
@@ -16,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
-from taipan.packages.ingest import storage_key
+from taipan.packages.ingest import ATTESTATION_SUFFIX, attestation_key, storage_key
 from taipan.packages.query import FileInfo, find_file, readable_subdir
 from taipan.services import Services
 from taipan.web import auth
@@ -80,8 +81,23 @@ def serve_file(request: Request, channel: str, subdir: str, filename: str, label
     if filename in INDEX_FILES:
         state = readable_subdir(svc.db, svc.index, who, channel, subdir, label)
         return _index_file(svc, request, state, filename)
+    if filename.endswith(ATTESTATION_SUFFIX):
+        info, private = find_file(svc.db, who, channel, subdir, filename.removesuffix(ATTESTATION_SUFFIX), label)
+        return _attestation(svc, request, channel, info, private)
     info, private = find_file(svc.db, who, channel, subdir, filename, label)
     return _package(svc, request, channel, info, private)
+
+
+def _attestation(svc: Services, request: Request, channel: str, info: FileInfo, private: bool) -> Response:
+    """The Sigstore bundle uploaded with a package, to whoever may read the package."""
+    if not info.has_attestation:
+        raise NotFound(f"{info.subdir}/{info.filename} has no attestation")
+    with svc.storage.open(attestation_key(channel, info.subdir, info.filename)) as f:
+        data = f.read()
+    headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "Cache-Control": _cache(private, PACKAGE_CACHE)}
+    if not_modified(request, headers["ETag"], info.uploaded_ms):
+        return Response(status_code=304, headers=headers)
+    return _bytes(request, data, "application/json", headers)
 
 
 def serve_shard(request: Request, channel: str, subdir: str, filename: str, label: str) -> Response:

@@ -48,7 +48,8 @@ def _truthy(value: str | None) -> bool:
     summary="Upload one package file",
     description=(
         "Raw body with X-File-Name / X-File-SHA256 request headers, or multipart with a `file` part "
-        "carrying those headers. `?force=true` replaces an existing file. Answers 200; 409 if the file exists."
+        "carrying those headers and an optional `attestation` part (a Sigstore bundle, served back at "
+        "`<file>.sigstore.json`). `?force=true` replaces an existing file. Answers 200; 409 if the file exists."
     ),
     openapi_extra=UPLOAD_DOC,
 )
@@ -70,16 +71,24 @@ async def upload(channel: str, request: Request) -> JSONResponse:
         filename = part.headers.get("x-file-name") or part.filename
         sha256 = part.headers.get("x-file-sha256")
         staged = part.staged
+        attestation = form.fields.get("attestation")  # a Sigstore bundle (rattler-build --attestation)
     else:
         staged = await receive_raw(request, svc.storage, limit)
         filename = request.headers.get("x-file-name")
         sha256 = request.headers.get("x-file-sha256")
-    stored = await _ingest(request, who, channel, filename, staged, sha256)
+        attestation = None
+    stored = await _ingest(request, who, channel, filename, staged, sha256, attestation)
     return JSONResponse(_body(stored), status_code=200)
 
 
 async def _ingest(
-    request: Request, who: Principal | None, channel: str, filename: str | None, staged: Staged, sha256: str | None
+    request: Request,
+    who: Principal | None,
+    channel: str,
+    filename: str | None,
+    staged: Staged,
+    sha256: str | None,
+    attestation: bytes | None = None,
 ) -> Stored:
     svc = services(request)
     if not filename:
@@ -94,6 +103,7 @@ async def _ingest(
             expected_sha256=sha256,
             force=_truthy(request.query_params.get("force")),
             labels=request.query_params.getlist("label") or None,
+            attestation=attestation,
         )
     )
 
