@@ -59,7 +59,8 @@ class _Entry:
     keys: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     fetched: float | None = None
     """When the keys were last fetched successfully (None: never)."""
-    attempted: float = 0.0
+    attempted: float | None = None
+    """When a fetch was last tried (None: never)."""
 
 
 class KeyCache:
@@ -84,12 +85,13 @@ class KeyCache:
     def key(self, issuer: str, kid: str) -> Mapping[str, Any] | None:
         """The JWK ``kid`` of ``issuer``, or None if the issuer does not publish it.
 
-        Raises Unavailable only when the issuer's keys have never been fetched and cannot be now.
+        Raises Unavailable only when the issuer's keys have never been fetched: tried at
+        most once per refetch interval, so an issuer that is down is not hammered either.
         """
         with self._lock(issuer):
             entry = self._entries.setdefault(issuer, _Entry())
             now = self._clock()
-            may_fetch = entry.fetched is None or now - entry.attempted >= self._refetch_interval
+            may_fetch = entry.attempted is None or now - entry.attempted >= self._refetch_interval
             stale = entry.fetched is None or now - entry.fetched >= self._max_age
             if may_fetch and (stale or kid not in entry.keys):
                 self._refresh(issuer, entry, now)
