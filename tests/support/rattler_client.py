@@ -63,8 +63,12 @@ def solve(
     bz2: bool = True,
     home: Path | None = None,
     auth_file: Path | None = None,
+    default_auth: bool = False,
 ) -> dict[str, Any]:
-    """Solve (and install into ``prefix`` when given) with py-rattler; returns its JSON report."""
+    """Solve (and install into ``prefix`` when given) with py-rattler; returns its JSON report.
+
+    Credentials come from ``auth_file`` (RATTLER_AUTH_FILE), or with ``default_auth`` from
+    where rattler looks by default under ``home`` (~/.rattler/credentials.json, ~/.netrc)."""
     args = {
         "channels": channels,
         "specs": specs,
@@ -74,7 +78,7 @@ def solve(
         "sharded": sharded,
         "zstd": zstd,
         "bz2": bz2,
-        "auth": auth_file is not None,
+        "auth": auth_file is not None or default_auth,
     }
     env = {**os.environ, "HOME": str(home or cache)}
     env.pop("RATTLER_AUTH_FILE", None)
