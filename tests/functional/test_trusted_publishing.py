@@ -6,6 +6,7 @@ Sigstore attestation) and installed with py-rattler."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import subprocess
@@ -32,6 +33,7 @@ from tests.support.oidc_issuer import (
 )
 from tests.support.packages import Spec
 from tests.support.server import Server, free_port
+from tests.support.ui import post_form, sign_in, text_of
 from tests.support.upload import upload_multipart, upload_raw
 
 AUDIENCE = "127.0.0.1"  # the servers' public URL is http://127.0.0.1:<port>
@@ -196,6 +198,12 @@ def test_mint_upload_install(
     assert uploaded_event["actor"] == who
     minted_event = next(e for e in events if e["action"] == "publisher_key_minted")
     assert minted_event["actor"] == who
+
+    with httpx.Client(base_url=srv.url) as anonymous:  # the package page says who uploaded it, and links the bundle
+        page = anonymous.get(f"/channels/{channel}/packages/tp-{provider}-pkg")
+    assert page.status_code == 200
+    assert who in html.unescape(page.text)
+    assert f'href="/{channel}/noarch/{pkg.name}.sigstore.json"' in page.text
 
     result = rattler_client.solve(
         [f"{srv.url}/{channel}"], [f"tp-{provider}-pkg"], tmp_path / "cache", prefix=tmp_path / "env"
@@ -570,3 +578,32 @@ def test_attestations_follow_their_package(srv: Server, pkgdir: Path) -> None:
         assert http.delete(f"/api/v1/delete/{channel}/noarch/{pkg.name}").status_code == 200
         assert http.get(url).status_code == 404
     assert not stored.exists()
+
+
+def test_settings_page_manages_publishers(srv: Server) -> None:
+    owner = accounts.new_user(srv, "tpui")
+    channel = accounts.new_channel(srv, accounts.new_key(srv, owner), private=False, prefix="tpui")
+    settings, action = f"/channels/{channel}/settings", f"/channels/{channel}/publishers"
+    http = sign_in(srv, owner)  # opened already: it has signed in
+    try:
+        github = {"provider": "github", "owner": "acme", "repository": "tools", "workflow": "release.yml"}
+        added = post_form(http, settings, action, {**github, "environment": "", "email": "ignored@x.example"})
+        assert added.status_code == 200, added.text
+        assert "Trusted publisher added." in added.text
+        assert "GitHub acme/tools .github/workflows/release.yml" in text_of(added)
+        gitlab = {"provider": "gitlab", "namespace": "grp", "project": "p", "config_path": ".gitlab-ci.yml"}
+        assert post_form(http, settings, action, {**gitlab, "environment": "prod"}).status_code == 200
+        refused = post_form(http, settings, action, {"provider": "google", "email": "", "subject": ""})
+        assert refused.status_code == 400
+        assert "needs the service account" in refused.text
+        listed = http.get(f"/api/v1/channels/{channel}/publishers").json()
+        assert [p["description"] for p in listed] == [
+            "GitHub acme/tools .github/workflows/release.yml",
+            "GitLab grp/p .gitlab-ci.yml (environment prod)",
+        ]
+        removed = post_form(http, settings, f"{action}/{listed[0]['id']}/remove", {})
+        assert removed.status_code == 200
+        assert "Trusted publisher removed." in removed.text
+        assert "acme/tools" not in text_of(removed)
+    finally:
+        http.close()

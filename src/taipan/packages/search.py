@@ -115,6 +115,7 @@ class FileRow:
     uploaded_ms: int
     uploader: str | None
     downloads: int
+    has_attestation: bool = False
     labels: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     constrains: tuple[str, ...] = ()
@@ -421,6 +422,7 @@ def package_detail(
                 PackageFile.uploaded_ms,
                 PackageFile.uploader,
                 PackageFile.download_count,
+                PackageFile.has_attestation,
             )
             .join(Subdir, Subdir.id == PackageFile.subdir_id)
             .where(Subdir.channel_id == ref.id, PackageFile.name == name)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from taipan.accounts.principal import Role
-from taipan.channels import members, profile, service
+from taipan.channels import members, profile, publishers, service
 from taipan.errors import Forbidden, InvalidInput, TaipanError
 from taipan.packages import search
 from taipan.packages.remove import delete_file
@@ -21,6 +21,11 @@ from taipan.web.ui.pages import PageRoute, page, redirect, url_part
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 ROLES = ("viewer", "contributor", "owner")
+PUBLISHER_FIELDS = {
+    "github": ("owner", "repository", "workflow", "environment"),
+    "gitlab": ("namespace", "project", "config_path", "environment"),
+    "google": ("email", "subject"),
+}
 
 
 # -- create ---------------------------------------------------------------------------------
@@ -69,6 +74,7 @@ def _settings_page(
         status,
         channel=view,
         members=members.list_members(svc.db, visitor.who, name),
+        publishers=publishers.list_publishers(svc.db, visitor.who, name),
         roles=ROLES,
         error=error,
         notice=notice,
@@ -139,6 +145,37 @@ def remove_member(request: Request, name: str, username: str, svc: Svc, form: Fo
         name,
         f"{username} is no longer a member.",
         lambda: members.remove_member(svc.db, who, name, username, address),
+    )
+
+
+@router.post("/channels/{name}/publishers")
+def add_publisher(request: Request, name: str, svc: Svc, form: Form, address: Address) -> Response:
+    who = form.visitor.user()
+    provider = form.get("provider")
+    fields = {f: form.get(f).strip() or None for f in PUBLISHER_FIELDS.get(provider, ())}
+    given = publishers.PublisherIn(provider, **fields)
+    return _attempt(
+        request,
+        svc,
+        form,
+        name,
+        "Trusted publisher added.",
+        lambda: publishers.add_publisher(svc.db, who, name, given, svc.settings.oidc_issuers, address),
+    )
+
+
+@router.post("/channels/{name}/publishers/{publisher_id}/remove")
+def remove_publisher(
+    request: Request, name: str, publisher_id: int, svc: Svc, form: Form, address: Address
+) -> Response:
+    who = form.visitor.user()
+    return _attempt(
+        request,
+        svc,
+        form,
+        name,
+        "Trusted publisher removed.",
+        lambda: publishers.remove_publisher(svc.db, who, name, publisher_id, address),
     )
 
 
