@@ -217,8 +217,9 @@ def _member_roles(session: Session, principal: Principal | None, ids: Sequence[i
     return {cid: role for cid, role in rows}
 
 
-def channel_view(db: Database, principal: Principal | None, name: str) -> ChannelView:
-    """A channel's header: description, avatar, owner, the caller's role, subdirs and labels."""
+def channel_view(db: Database, principal: Principal | None, name: str, *, counts: bool = True) -> ChannelView:
+    """A channel's header: description, avatar, owner, the caller's role, and (``counts``)
+    its subdirs with their file counts and its labels, which cost a pass over its files."""
     with db.read() as session:
         ref = access.require(session, principal, name, Role.VIEWER)
         role = access.effective_role(session, principal, ref) if principal is not None else None
@@ -230,21 +231,10 @@ def channel_view(db: Database, principal: Principal | None, name: str) -> Channe
             .join(ChannelMember, ChannelMember.user_id == User.id)
             .where(ChannelMember.channel_id == ref.id, ChannelMember.role == Role.OWNER.label)
         )
-        subdirs = session.execute(
-            select(Subdir.name, func.count(PackageFile.id))
-            .outerjoin(PackageFile, PackageFile.subdir_id == Subdir.id)
-            .where(Subdir.channel_id == ref.id)
-            .group_by(Subdir.id, Subdir.name)
-            .order_by(Subdir.name)
-        ).all()
-        labels = session.scalars(
-            select(FileLabel.label)
-            .join(PackageFile, PackageFile.id == FileLabel.file_id)
-            .join(Subdir, Subdir.id == PackageFile.subdir_id)
-            .where(Subdir.channel_id == ref.id)
-            .distinct()
-            .order_by(FileLabel.label)
-        ).all()
+        subdirs: Sequence[Any] = []
+        labels: Sequence[str] = []
+        if counts:
+            subdirs, labels = _subdirs_and_labels(session, ref.id)
     return ChannelView(
         ref.name,
         row.description,
@@ -256,6 +246,25 @@ def channel_view(db: Database, principal: Principal | None, name: str) -> Channe
         tuple(SubdirCount(n, c) for n, c in subdirs),
         tuple(labels),
     )
+
+
+def _subdirs_and_labels(session: Session, channel_id: int) -> tuple[Sequence[Any], Sequence[str]]:
+    subdirs = session.execute(
+        select(Subdir.name, func.count(PackageFile.id))
+        .outerjoin(PackageFile, PackageFile.subdir_id == Subdir.id)
+        .where(Subdir.channel_id == channel_id)
+        .group_by(Subdir.id, Subdir.name)
+        .order_by(Subdir.name)
+    ).all()
+    labels = session.scalars(
+        select(FileLabel.label)
+        .join(PackageFile, PackageFile.id == FileLabel.file_id)
+        .join(Subdir, Subdir.id == PackageFile.subdir_id)
+        .where(Subdir.channel_id == channel_id)
+        .distinct()
+        .order_by(FileLabel.label)
+    ).all()
+    return subdirs, labels
 
 
 # -- package lists --------------------------------------------------------------------
@@ -279,13 +288,27 @@ def channel_packages(
             where.append(Subdir.name == subdir)
         if query:
             where.append(_contains(query))
-        base = select(PackageFile.name).join(Subdir, Subdir.id == PackageFile.subdir_id).where(*where)
-        total = session.scalar(select(func.count()).select_from(base.distinct().subquery())) or 0
-        names = session.scalars(
-            base.group_by(PackageFile.name).order_by(PackageFile.name).limit(size).offset((number - 1) * size)
-        ).all()
-        found = _summaries(session, [(ref.id, n) for n in names], {ref.id: (ref.name, ref.private)}, subdir)
+        groups = (
+            select(PackageFile.name)
+            .join(Subdir, Subdir.id == PackageFile.subdir_id)
+            .where(*where)
+            .group_by(PackageFile.name)
+            .order_by(PackageFile.name)
+        )
+        rows, total = _page_of(session, groups, number, size)
+        found = _summaries(session, [(ref.id, r.name) for r in rows], {ref.id: (ref.name, ref.private)}, subdir)
     return Page(tuple(found), total, number, size)
+
+
+def _page_of(session: Session, groups: Select[*tuple[Any, ...]], number: int, size: int) -> tuple[Sequence[Any], int]:
+    """One page of ``groups`` and how many there are, in one pass (a window count) when the
+    page has rows; a separate count only for a page past the end."""
+    rows = session.execute(
+        groups.add_columns(func.count().over().label("total_")).limit(size).offset((number - 1) * size)
+    ).all()
+    if rows:
+        return rows, int(rows[0].total_)
+    return rows, session.scalar(select(func.count()).select_from(groups.order_by(None).subquery())) or 0
 
 
 def search_packages(
@@ -308,10 +331,7 @@ def search_packages(
         .group_by(Channel.id, Channel.name, Channel.private, PackageFile.name)
     )
     with db.read() as session:
-        total = session.scalar(select(func.count()).select_from(groups.subquery())) or 0
-        rows = session.execute(
-            groups.order_by("rank", PackageFile.name, Channel.name).limit(size).offset((number - 1) * size)
-        ).all()
+        rows, total = _page_of(session, groups.order_by("rank", PackageFile.name, Channel.name), number, size)
         channels = {r.id: (r.name, r.private) for r in rows}
         found = _summaries(session, [(r.id, r.package) for r in rows], channels, "")
     return Page(tuple(found), total, number, size)

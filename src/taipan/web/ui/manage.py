@@ -64,7 +64,7 @@ def new_channel(request: Request, svc: Svc, form: Form) -> Response:
 def _settings_page(
     request: Request, svc: Svc, visitor: forms.Visitor, name: str, status: int = 200, error: str = "", notice: str = ""
 ) -> Response:
-    view = search.channel_view(svc.db, visitor.who, name)
+    view = search.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role != Role.OWNER:
         raise Forbidden(f"only the owner of {name!r} may change its settings")
     return page(
@@ -224,7 +224,7 @@ def _role_or_none(text: str) -> Role | None:
 @router.get("/channels/{name}/files/{subdir}/{filename}/delete")
 def delete_file_page(request: Request, name: str, subdir: str, filename: str, svc: Svc, visitor: ViewerDep) -> Response:
     visitor.user()
-    view = search.channel_view(svc.db, visitor.who, name)
+    view = search.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role is None or view.role < Role.CONTRIBUTOR:
         raise Forbidden(f"deleting files needs the contributor role in {name!r}")
     package = filename.rsplit("-", 2)[0]

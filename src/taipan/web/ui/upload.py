@@ -33,7 +33,7 @@ class Outcome:
 
 def _upload_page(request: Request, svc: Svc, visitor: forms.Visitor, name: str, results: list[Outcome]) -> Response:
     visitor.user()
-    view = search.channel_view(svc.db, visitor.who, name)
+    view = search.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role is None or view.role < Role.CONTRIBUTOR:
         raise Forbidden(f"uploading needs the contributor role in {name!r}")
     return page(request, visitor, "upload.html", channel=view, max_size=svc.settings.max_upload_size, results=results)
