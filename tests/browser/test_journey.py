@@ -94,7 +94,6 @@ def test_private_channel_journey(browser: Browser, ui_server: Server, shots: Pat
     page = new_page(browser, ui_server)
     watch = Watch(page, ui_server)
     sign_in(page, owner)
-    page.screenshot(path=shots / "home.png", full_page=True)
     page.click("text=New channel")
     page.fill("#name", channel)
     page.fill("#description", "Builds of the lab")
@@ -112,13 +111,18 @@ def test_private_channel_journey(browser: Browser, ui_server: Server, shots: Pat
     expect(rows).to_have_count(2)
     expect(page.locator("#uploads li[data-state=ok]")).to_have_count(2)
     expect(page.locator("#uploads progress")).to_have_count(2)
-    page.screenshot(path=shots / "upload.png", full_page=True)
 
-    # A file that is not a package is refused, in words.
+    # Files that are not packages are refused, in words: by the page, and by the server.
     junk = tmp_path / "notes.txt"
     junk.write_text("not a package")
-    drop_files(page, [junk])
-    expect(page.locator("#uploads li[data-state=failed] .status")).to_contain_text(".conda or .tar.bz2")
+    fake = tmp_path / "fake-1.0-0.conda"
+    fake.write_bytes(b"PK\x03\x04 this is no zip archive")
+    drop_files(page, [junk, fake])
+    failed = page.locator("#uploads li[data-state=failed] .status")
+    expect(failed).to_have_count(2)
+    expect(failed.first).to_contain_text(".conda or .tar.bz2")
+    expect(failed.nth(1)).to_contain_text("Refused (422)")
+    page.screenshot(path=shots / "upload.png", full_page=True)
 
     # Both are listed with their versions and platforms.
     page.goto(f"/channels/{channel}")
@@ -128,6 +132,10 @@ def test_private_channel_journey(browser: Browser, ui_server: Server, shots: Pat
     expect(table.locator("tr", has_text="beta")).to_contain_text("noarch")
     expect(page.locator("pre", has_text="channels = [")).to_contain_text(f"/{channel}")
     page.screenshot(path=shots / "channel.png", full_page=True)
+    page.goto("/")
+    expect(page.locator(".cards")).to_contain_text("2 packages")
+    page.screenshot(path=shots / "home.png", full_page=True)
+    page.goto(f"/channels/{channel}")
 
     # The package page: versions, dependencies, about.json (escaped), uploader.
     page.click("table >> text=beta")

@@ -71,11 +71,14 @@ def signup_page(request: Request, svc: Svc, visitor: ViewerDep, invite: str = ""
 @router.post("/signup")
 def signup_post(request: Request, svc: Svc, form: Form, address: Address) -> Response:
     username, invite = form.get("username").strip(), form.get("invite")
+    # Sign-ups hash a password (slow on purpose): failed ones count like failed sign-ins.
+    svc.limiter.check(address)
     try:
         if form.get("password") != form.get("confirm"):
             raise InvalidInput("the two passwords differ")
         user = signup.sign_up(svc.db, svc.settings.signup, username, form.get("password"), invite, address)
     except TaipanError as exc:
+        svc.limiter.failed(address)
         return page(
             request,
             form.visitor,
