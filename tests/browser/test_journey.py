@@ -1,6 +1,6 @@
 """The web UI in a real browser: one person's day with a private channel, and two others'.
 
-Sign in, create a private channel, upload two packages by drag and drop, see them
+Sign in, create a private channel, upload two packages by drag and drop (and a bigger one picked from disk), see them
 listed, open a package, invite a Viewer, who sees the channel while a stranger does not,
 transfer ownership, and the new owner deletes the channel. Every request the pages make
 must go to Taipan itself, and no page may log a script or CSP error.
@@ -9,6 +9,7 @@ must go to Taipan itself, and no page may log a script or CSP error.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import uuid
 from pathlib import Path
@@ -122,6 +123,10 @@ def test_private_channel_journey(browser: Browser, ui_server: Server, shots: Pat
     expect(failed).to_have_count(2)
     expect(failed.first).to_contain_text(".conda or .tar.bz2")
     expect(failed.nth(1)).to_contain_text("Refused (422)")
+    # Picked rather than dropped, and bigger: the browser streams it from disk.
+    big = build(Spec("gamma", "0.1", files={"share/gamma/blob": os.urandom(24 * 1024 * 1024)}), tmp_path)
+    page.set_input_files("#files", str(big))
+    expect(page.locator("#uploads li[data-state=ok]")).to_have_count(3, timeout=60_000)
     page.screenshot(path=shots / "upload.png", full_page=True)
 
     # Both are listed with their versions and platforms.
@@ -130,10 +135,11 @@ def test_private_channel_journey(browser: Browser, ui_server: Server, shots: Pat
     expect(table.locator("tr", has_text="alpha")).to_contain_text("1.4.2")
     expect(table.locator("tr", has_text="beta")).to_contain_text("2.0.1")
     expect(table.locator("tr", has_text="beta")).to_contain_text("noarch")
+    expect(table.locator("tr", has_text="gamma")).to_contain_text("0.1")
     expect(page.locator("pre", has_text="channels = [")).to_contain_text(f"/{channel}")
     page.screenshot(path=shots / "channel.png", full_page=True)
     page.goto("/")
-    expect(page.locator(".cards")).to_contain_text("2 packages")
+    expect(page.locator(".cards")).to_contain_text("3 packages")
     page.screenshot(path=shots / "home.png", full_page=True)
     page.goto(f"/channels/{channel}")
 
