@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from taipan.accounts.ratelimit import FailureLimiter
 from taipan.accounts.users import PasswordCache
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
+from taipan.metrics import Metrics
 from taipan.oidc.httpx_source import HttpJwksSource
 from taipan.oidc.verify import KeyCache, TokenVerifier
 from taipan.packages.downloads import DownloadCounter
@@ -33,6 +34,7 @@ class Services:
     downloads: DownloadCounter
     presigner: Presigner | None = None
     """Set when package downloads are redirected to presigned URLs of the store."""
+    metrics: Metrics = field(default_factory=Metrics)
 
     def close(self) -> None:
         self.downloads.close()
@@ -43,17 +45,19 @@ def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     storage = open_storage(storage_config(settings))
+    metrics = Metrics()
     return Services(
         settings=settings,
         db=db,
         storage=storage,
-        index=IndexFiles(db, settings.artifact_cache_bytes, settings.zstd_level),
-        ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio),
+        index=IndexFiles(db, settings.artifact_cache_bytes, settings.zstd_level, metrics),
+        ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
         passwords=PasswordCache(db),
         oidc=oidc_verifier(settings),
         downloads=DownloadCounter(db),
         presigner=download_presigner(settings, storage),
+        metrics=metrics,
     )
 
 

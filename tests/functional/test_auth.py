@@ -72,15 +72,16 @@ def test_transfer_then_delete(server: Server, pkgdir: Path) -> None:
         # Alice is a contributor now: she may upload, not manage.
         assert http.put(f"/api/v1/channels/{channel}/members/{bob}", json={"role": "viewer"}).status_code == 403
         assert http.delete(f"/api/v1/channels/{channel}", params={"confirm": channel}).status_code == 403
-    stored = server.data_dir / "channels" / channel / "noarch" / path.name
-    assert stored.exists()
+    storage = server.storage()
+    stored = f"{channel}/noarch/{path.name}"
+    assert storage.stat(stored) is not None
     with httpx.Client(base_url=server.url, headers=bearer(bob_key)) as http:
         assert http.get(f"/api/v1/channels/{channel}").json()["owner"] == bob
         assert http.delete(f"/api/v1/channels/{channel}").status_code == 400  # no confirmation
         assert http.delete(f"/api/v1/channels/{channel}", params={"confirm": channel}).status_code == 204
         assert http.get(f"/api/v1/channels/{channel}").status_code == 404
-    assert not stored.exists()
-    assert not (server.data_dir / "channels" / channel).exists()
+    assert storage.stat(stored) is None
+    assert list(storage.list(f"{channel}/")) == []
     with httpx.Client(base_url=server.url, headers=bearer(alice_key)) as http:
         # The name is free again.
         assert http.post("/api/v1/channels", json={"name": channel}).status_code == 201

@@ -39,7 +39,7 @@ def test_create_list_show_delete(server: Server, pkgdir: Path) -> None:
         assert http.delete(f"/api/v1/channels/{name}", params={"confirm": name}).status_code == 204
         assert http.get(f"/api/v1/channels/{name}").status_code == 404
         assert http.get(f"/{name}/linux-64/{path.name}").status_code == 404
-        assert not (server.data_dir / "channels" / name).exists()
+        assert list(server.storage().list(f"{name}/")) == []
         # The name is free again, and the new channel starts empty with fresh ETags.
         assert http.post("/api/v1/channels", json={"name": name}).status_code == 201
         assert http.get(f"/{name}/linux-64/repodata.json").status_code == 404

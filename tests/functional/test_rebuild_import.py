@@ -12,7 +12,7 @@ import httpx
 
 from tests.support import packages, rattler_client
 from tests.support.packages import Spec
-from tests.support.server import Server, database_url, running_server
+from tests.support.server import Server, database_url, running_server, storage_env, storage_of
 from tests.support.upload import upload_multipart, upload_raw
 
 SUBDIRS = ("noarch", "linux-64", "osx-arm64")
@@ -24,7 +24,7 @@ def taipan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def local_env(data_dir: Path, db_url: str) -> dict[str, str]:
-    return {**os.environ, "TAIPAN_DATA_DIR": str(data_dir), "TAIPAN_DATABASE_URL": db_url}
+    return {**os.environ, "TAIPAN_DATA_DIR": str(data_dir), "TAIPAN_DATABASE_URL": db_url, **storage_env(data_dir)}
 
 
 def index_files(server: Server, channel: str) -> dict[str, bytes]:
@@ -67,9 +67,11 @@ def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir:
         before = index_files(old, channel)
         data_dir: Path = old.data_dir
     # The database is gone; the packages are not. One stray file lies among them.
-    folder = data_dir / "channels" / channel
-    junk = folder / "linux-64" / "rb-junk-1.0-0.conda"
-    junk.write_bytes(b"not a package")
+    storage = storage_of(data_dir)
+    junk = f"{channel}/linux-64/rb-junk-1.0-0.conda"
+    writer = storage.writer(junk)
+    writer.write(b"not a package")
+    writer.close()
     (tmp_path / "new-db").mkdir()
     with database_url(tmp_path / "new-db") as db_url:
         env = local_env(data_dir, db_url)
@@ -78,7 +80,7 @@ def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir:
         assert f"created channel {channel} (private" in result.stdout
         assert f"skipped {channel}/linux-64/rb-junk-1.0-0.conda: " in result.stdout
         assert "6 package(s) recorded, 0 record(s) removed, 1 problem(s)" in result.stdout
-        assert junk.exists()
+        assert storage.stat(junk) is not None
 
         with running_server(data_dir, db_url) as new:
             assert index_files(new, channel) == before
@@ -86,8 +88,8 @@ def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir:
                 assert anon.get(f"/{channel}/noarch/repodata.json").status_code == 401
 
             # A file lost from storage: a rebuild while the server runs drops its record.
-            (folder / "noarch" / "rb-data-0.2-pyh_0.tar.bz2").unlink()
-            junk.unlink()
+            storage.delete(f"{channel}/noarch/rb-data-0.2-pyh_0.tar.bz2")
+            storage.delete(junk)
             result = taipan(env, "index", "rebuild", channel)
             assert result.returncode == 0, result.stdout + result.stderr
             assert f"removed record {channel}/noarch/rb-data-0.2-pyh_0.tar.bz2" in result.stdout

@@ -62,13 +62,7 @@ def snapshot(server: Server, channel: str, subdirs: tuple[str, ...]) -> Snapshot
             for name in INDEX_FILES:
                 response = http.get(f"/{channel}/{subdir}/{name}")
                 index[f"{subdir}/{name}"] = (response.status_code, response.headers.get("etag"), response.content)
-    root = server.data_dir / "channels"
-    files = {
-        path.relative_to(root).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in root.rglob("*")
-        if path.is_file()
-    }
-    return Snapshot(index, files)
+    return Snapshot(index, server.stored_files())
 
 
 def assert_unchanged(before: Snapshot, after: Snapshot) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -10,33 +13,112 @@ import uvicorn
 from taipan.accounts.keys import ensure_admin_token
 from taipan.cli.options import make_settings, settings_options
 from taipan.db import migrate
+from taipan.db.engine import Database
+from taipan.metrics import MULTIPROC_ENV, multiprocess_dir
 from taipan.packages.staging import sweep_staging
 from taipan.services import build_services
+from taipan.web import asgi
 from taipan.web.app import create_app
+from taipan.web.logs import log_config
 
 
 @click.command()
 @settings_options
 @click.option("--host", help="Address to listen on [env TAIPAN_HOST; default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [env TAIPAN_PORT; default 8000].")
-def serve(config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Start the server (creating or migrating the database first).
+@click.option("--workers", type=int, help="Server processes to run [env TAIPAN_WORKERS; default 1].")
+@click.option(
+    "--migrate",
+    "allow_migrate",
+    is_flag=True,
+    envvar="TAIPAN_MIGRATE",
+    help="Apply pending migrations to a PostgreSQL database first [env TAIPAN_MIGRATE].",
+)
+def serve(
+    config_file: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    allow_migrate: bool,
+) -> None:
+    """Start the server.
 
     \b
     With no settings at all this serves ./taipan-data (SQLite + a local folder) at
     http://127.0.0.1:8000. On first start it prints the admin token once; read it
     again any time with `taipan admin token`.
+
+    \b
+    The schema is created in an empty database, and an SQLite database is migrated
+    on start. A PostgreSQL database behind this version is left alone: run
+    `taipan db upgrade` (once, for every server sharing it), or start with --migrate.
+    Several processes (--workers), and servers on several hosts, may share one
+    PostgreSQL database and one s3:// bucket.
     """
-    settings = make_settings(config_file, data_dir, host=host, port=port)
+    settings = make_settings(config_file, data_dir, host=host, port=port, workers=workers)
     services = build_services(settings)
-    migrate.upgrade(services.db)
-    sweep_staging(services.storage)
-    token = ensure_admin_token(services.db, settings.admin_token_file)
+    try:
+        _prepare_schema(services.db, allow_migrate)
+        sweep_staging(services.storage)
+        token = ensure_admin_token(services.db, settings.admin_token_file)
+    finally:
+        if settings.workers > 1:
+            services.close()  # each worker builds its own
     if token:
         click.echo(f"Admin token (shown once; also in {settings.admin_token_file}):\n  {token}")
     click.echo(f"Taipan serving {settings.data_dir} at {settings.public_url}  (API docs: {settings.public_url}/docs)")
-    app = create_app(settings, services)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": log_config(settings),
+        "log_level": settings.log_level,
+        "access_log": False,  # ObserveMiddleware writes the access log when asked to
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, services), **options)
+        return
+    _hand_settings_to_workers(config_file, data_dir, host, port)
+    _metrics_dir()
+    uvicorn.run(f"{asgi.__name__}:create_app_from_env", factory=True, workers=settings.workers, **options)
+
+
+def _prepare_schema(db: Database, allow_migrate: bool) -> None:
+    state = migrate.schema_state(db)
+    if state == "current":
+        return
+    if state == "empty" or (state == "behind" and (db.is_sqlite or allow_migrate)):
+        migrate.upgrade(db)
+        return
+    current, head = migrate.current_revision(db), migrate.head_revision(db)
+    raise click.ClickException(
+        {
+            "behind": f"the database schema is at revision {current}; this Taipan needs {head}. "
+            "Run `taipan db upgrade` (with the same settings), or start with `taipan serve --migrate`.",
+            "ahead": f"the database schema is at revision {current}, which this Taipan ({head}) does not know: "
+            "a newer Taipan migrated it. Upgrade this installation.",
+            "foreign": "the database has tables but no Taipan schema version: "
+            "point TAIPAN_DATABASE_URL at an empty database or at Taipan's own.",
+        }[state]
+    )
+
+
+def _hand_settings_to_workers(
+    config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None
+) -> None:
+    """Worker processes read their settings from the environment: add this command's options to it."""
+    given = {"CONFIG_FILE": config_file, "DATA_DIR": data_dir, "HOST": host, "PORT": port}
+    os.environ.update({f"TAIPAN_{name}": str(value) for name, value in given.items() if value is not None})
+
+
+def _metrics_dir() -> None:
+    """Give the workers one folder for prometheus-client's multiprocess mode, emptied first."""
+    folder = multiprocess_dir()
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="taipan-metrics-")
+        os.environ[MULTIPROC_ENV] = folder
+    for stale in Path(folder).glob("*.db"):  # values of processes from an earlier start
+        stale.unlink()
 
 
 @click.group()

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import inspect, text
 
 from taipan.db.engine import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock key held while migrating, so processes starting together on
+# one empty database (several hosts, or replicas) migrate one after another.
+MIGRATION_LOCK = 0x7A1BA2
+SchemaState = Literal["empty", "current", "behind", "ahead", "foreign"]
 
 
 def _config(db: Database) -> Config:
@@ -24,6 +31,8 @@ def upgrade(db: Database) -> None:
     """Bring the schema to the newest revision."""
     cfg = _config(db)
     with db.write_engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises migrators already
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
@@ -36,6 +45,26 @@ def head_revision(db: Database) -> str | None:
 def current_revision(db: Database) -> str | None:
     with db.read_engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_state(db: Database) -> SchemaState:
+    """Where the database stands against this Taipan's migrations.
+
+    ``empty``: no tables at all; ``current``: at the newest revision; ``behind``: at an
+    older one of ours; ``ahead``: at a revision this Taipan does not know (a newer one
+    migrated it); ``foreign``: tables, but no Taipan schema version.
+    """
+    current = current_revision(db)
+    if current is None:
+        with db.read_engine.connect() as conn:
+            return "foreign" if inspect(conn).get_table_names() else "empty"
+    if current == head_revision(db):
+        return "current"
+    try:
+        known = ScriptDirectory.from_config(_config(db)).get_revision(current) is not None
+    except CommandError:
+        known = False
+    return "behind" if known else "ahead"
 
 
 def is_current(db: Database) -> bool:

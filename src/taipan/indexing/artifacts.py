@@ -26,6 +26,7 @@ from taipan.conda.shards import encode_shard_index
 from taipan.db.engine import Database
 from taipan.db.models import Channel, FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir
 from taipan.indexing.cache import BuildCache
+from taipan.metrics import Metrics
 
 Kind = Literal["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
 INDEX_FILES: tuple[Kind, ...] = (
@@ -62,8 +63,9 @@ def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
 
 
 class IndexFiles:
-    def __init__(self, db: Database, max_bytes: int, zstd_level: int) -> None:
+    def __init__(self, db: Database, max_bytes: int, zstd_level: int, metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._zstd_level = zstd_level
         self._cache: BuildCache[tuple[SubdirState, bytes]] = BuildCache(max_bytes, _artifact_size)
         self._shards: BuildCache[bytes] = BuildCache(max_bytes // 4, len)
@@ -79,7 +81,11 @@ class IndexFiles:
             built = value[0]
             return built.epoch == state.epoch and built.revision >= state.revision
 
-        return self._cache.get_or_build((state.id, state.label, kind), fresh, lambda: self._build(state, kind))
+        return self._cache.get_or_build((state.id, state.label, kind), fresh, lambda: self._measured(state, kind))
+
+    def _measured(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
+        with self._metrics.building_index(kind):
+            return self._build(state, kind)
 
     def _build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
         if kind == "repodata.json.zst":

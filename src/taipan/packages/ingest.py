@@ -27,8 +27,9 @@ from taipan.conda.names import DEFAULT_LABEL, Filename, check_label, parse_filen
 from taipan.conda.records import Hashes, build_record, check_index, dump_record
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir, now_ms
-from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TooLarge
+from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TaipanError, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
+from taipan.metrics import Metrics
 from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,14 @@ def check_package(
 
 
 class Ingestor:
-    def __init__(self, db: Database, storage: Storage, max_size: int, max_ratio: int) -> None:
+    def __init__(
+        self, db: Database, storage: Storage, max_size: int, max_ratio: int, metrics: Metrics | None = None
+    ) -> None:
         self.db = db
         self.storage = storage
         self.max_size = max_size
         self.max_ratio = max_ratio
+        self.metrics = metrics or Metrics()
 
     def authorize(self, principal: Principal | None, channel: str) -> None:
         """Raise unless the caller may upload to ``channel``; web handlers call it before reading a body."""
@@ -171,7 +175,14 @@ class Ingestor:
             if attestation is not None:
                 attested = self._stage(attestation)
                 attestations = {str(checked.filename): attested}
-            return record_files(self.db, self.storage, channel, items, force, uploader, labels, attestations)[0]
+            with self.metrics.updating_index():
+                stored = record_files(self.db, self.storage, channel, items, force, uploader, labels, attestations)
+            self.metrics.uploads.labels("replaced" if stored[0].replaced else "stored").inc()
+            self.metrics.upload_bytes.inc(stored[0].size)
+            return stored[0]
+        except TaipanError:
+            self.metrics.uploads.labels("refused").inc()
+            raise
         finally:
             self.storage.delete(staged.key)
             if attested is not None:

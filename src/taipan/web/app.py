@@ -14,6 +14,7 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors
 from taipan.web.auth import TokenPathMiddleware
+from taipan.web.observe import ObserveMiddleware
 from taipan.web.routes import (
     accounts,
     anaconda,
@@ -23,6 +24,7 @@ from taipan.web.routes import (
     forgejo,
     health,
     labels,
+    metrics,
     oidc,
     prefix,
     publishers,
@@ -41,6 +43,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
+            svc.metrics.process_exited()
             svc.downloads.flush()
             if services is None:
                 svc.close()
@@ -59,6 +62,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # the files' path: routing picks by method, so its place before them only matters for PUT.
     routers = (
         health,
+        metrics,
         accounts,
         channels,
         publishers,
@@ -74,5 +78,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
 
+    app.add_middleware(ObserveMiddleware, access_log=settings.access_log)  # inside: sees the path without a key
     app.add_middleware(TokenPathMiddleware)
     return app

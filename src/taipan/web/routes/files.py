@@ -3,7 +3,9 @@
 Index files answer from the per-process build cache (see taipan.indexing.artifacts for
 the cost model); a matching conditional request answers 304 after one indexed row
 read, without building anything. HEAD never builds more than GET would, and is never
-redirected. Packages stream from storage with byte-range support.
+redirected. Packages stream from storage with byte-range support, or, when
+``s3_presigned_downloads`` is on, a GET is redirected (302) to a short-lived presigned URL
+of the object store; HEAD and index files are always answered here (repodata-formats §4.5).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import hashlib
 import re
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
@@ -161,5 +163,12 @@ def _package(svc: Services, request: Request, channel: str, info: FileInfo, priv
         return Response(status_code=status, media_type=media_type, headers=headers)
     if start == 0:  # a resumed download (a range further in) is not another download
         svc.downloads.add(channel, info.subdir, info.filename)
-    body = svc.storage.read_range(storage_key(channel, info.subdir, info.filename), start, end)
+    key = storage_key(channel, info.subdir, info.filename)
+    if svc.presigner is not None:  # GET only: HEAD was answered above, and a URL signed for GET fails a HEAD
+        svc.metrics.downloads.labels("redirect").inc()
+        url = svc.presigner.presigned_url(key, svc.settings.s3_presign_expiry)
+        return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    svc.metrics.downloads.labels("stream").inc()
+    svc.metrics.download_bytes.inc(end - start)
+    body = svc.storage.read_range(key, start, end)
     return StreamingResponse(body, status_code=status, media_type=media_type, headers=headers)
