@@ -7,7 +7,7 @@ help:  ## List the targets
 serve:  ## Start the server on SQLite + ./taipan-data at http://127.0.0.1:8000
 	scripts/serve
 
-test:  ## Lint, type-check, layering, all tests (SQLite), functional tests again (PostgreSQL)
+test:  ## Lint, type-check, layering, all tests (SQLite), functional tests again (PostgreSQL + S3)
 	scripts/test
 
 lint:  ## ruff, mypy and import-linter only
