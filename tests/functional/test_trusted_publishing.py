@@ -584,8 +584,7 @@ def test_settings_page_manages_publishers(srv: Server) -> None:
     owner = accounts.new_user(srv, "tpui")
     channel = accounts.new_channel(srv, accounts.new_key(srv, owner), private=False, prefix="tpui")
     settings, action = f"/channels/{channel}/settings", f"/channels/{channel}/publishers"
-    http = sign_in(srv, owner)  # opened already: it has signed in
-    try:
+    with sign_in(srv, owner) as http:
         github = {"provider": "github", "owner": "acme", "repository": "tools", "workflow": "release.yml"}
         added = post_form(http, settings, action, {**github, "environment": "", "email": "ignored@x.example"})
         assert added.status_code == 200, added.text
@@ -605,5 +604,3 @@ def test_settings_page_manages_publishers(srv: Server) -> None:
         assert removed.status_code == 200
         assert "Trusted publisher removed." in removed.text
         assert "acme/tools" not in text_of(removed)
-    finally:
-        http.close()
