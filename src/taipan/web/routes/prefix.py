@@ -11,7 +11,7 @@ from taipan.errors import InvalidInput, NotFound
 from taipan.packages.ingest import Staged, Stored
 from taipan.packages.reindex import Reindexed, reindex_subdir
 from taipan.packages.remove import delete_file
-from taipan.web import auth
+from taipan.web import auth, uploads
 from taipan.web.deps import Address, Caller, Svc, services
 from taipan.web.receive import receive_multipart, receive_raw
 
@@ -37,10 +37,6 @@ UPLOAD_DOC = {
         {"name": "X-File-SHA256", "in": "header", "schema": {"type": "string"}},
     ],
 }
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").lower() in ("1", "true", "yes", "on")
 
 
 @router.post(
@@ -78,7 +74,7 @@ async def upload(channel: str, request: Request) -> JSONResponse:
         sha256 = request.headers.get("x-file-sha256")
         attestation = None
     stored = await _ingest(request, who, channel, filename, staged, sha256, attestation)
-    return JSONResponse(_body(stored), status_code=200)
+    return JSONResponse(uploads.stored_body(stored), status_code=200)
 
 
 async def _ingest(
@@ -101,22 +97,11 @@ async def _ingest(
             filename,
             staged,
             expected_sha256=sha256,
-            force=_truthy(request.query_params.get("force")),
+            force=uploads.truthy(request.query_params.get("force")),
             labels=request.query_params.getlist("label") or None,
             attestation=attestation,
         )
     )
-
-
-def _body(stored: Stored) -> dict[str, object]:
-    return {
-        "channel": stored.channel,
-        "subdir": stored.subdir,
-        "filename": stored.filename,
-        "sha256": stored.sha256,
-        "size": stored.size,
-        "replaced": stored.replaced,
-    }
 
 
 @router.delete("/api/v1/delete/{channel:path}/{subdir}/{filename}", summary="Delete one package file")
