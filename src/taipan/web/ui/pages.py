@@ -4,6 +4,7 @@ headers, redirects, and the route class that turns domain errors into HTML pages
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,13 +132,17 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            started = time.perf_counter()
             try:
-                return await handler(request)
+                response = await handler(request)
             except TaipanError as exc:
-                return await error_page(request, exc)
+                response = await error_page(request, exc)
             except RequestValidationError as exc:
                 parts = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-                return await error_page(request, TaipanError(parts or "the request is not valid"), 400)
+                response = await error_page(request, TaipanError(parts or "the request is not valid"), 400)
+            # The page's own time (browsers show it with the request; bench/ui_pages.py reads it).
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+            return response
 
         return handle
 
