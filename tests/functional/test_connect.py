@@ -189,3 +189,27 @@ def test_default_channels_are_the_ones_the_key_reads(
     done = taipan(home, "connect", server.url, "--token", key, "--dry-run")
     assert done.returncode == 0, done.stderr
     assert f"/{channel}\n" in done.stdout
+
+
+def test_symlinked_condarc_stays_a_symlink(server: Server, private_channel: tuple[str, str], home: Path) -> None:
+    channel, key = private_channel
+    dotfiles = home / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "condarc").write_bytes(CONDARC)
+    (home / ".condarc").symlink_to(dotfiles / "condarc")
+    assert taipan(home, "connect", server.url, "--token", key, "-c", channel).returncode == 0
+    assert (home / ".condarc").is_symlink()
+    assert f"/t/{key}/{channel}" in (dotfiles / "condarc").read_text()
+    assert taipan(home, "disconnect").returncode == 0
+    assert (home / ".condarc").is_symlink()
+    assert (dotfiles / "condarc").read_bytes() == CONDARC
+
+
+def test_unknown_channel_is_refused_before_anything_is_written(
+    server: Server, private_channel: tuple[str, str], home: Path
+) -> None:
+    _, key = private_channel
+    done = taipan(home, "connect", server.url, "--token", key, "-c", "no-such-channel")
+    assert done.returncode != 0
+    assert "404" in done.stderr
+    assert snapshot(home) == {}

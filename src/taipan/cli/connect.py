@@ -112,6 +112,8 @@ def connect(url: str, token: str, channels: tuple[str, ...], remove_default_chan
         raise click.ClickException("this key has characters conda cannot carry in a /t/<key>/ URL: use a Taipan key")
     api = Api(server, token)
     username = api.call("GET", "/api/v1/me").json()["username"]
+    for name in channels:  # a typo should fail here, not at the next conda install
+        api.call("GET", f"/api/v1/channels/{name}")
     names = list(channels) or [c["name"] for c in api.call("GET", "/api/v1/channels").json()]
     plan = plan_connect(home, server, token, names, remove_default_channels)
     click.echo(f"Connecting to {server} as {username}; channels: {', '.join(names) or '(none)'}")
@@ -298,6 +300,8 @@ def apply(plan: Plan) -> None:
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    if path.is_symlink():  # e.g. a .condarc kept in a dotfiles repository: write where it points
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
