@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import click
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 
 from taipan.cli.client import Api
 
@@ -195,7 +196,10 @@ def _edit_condarc(
     if not channels:
         return None
     yaml = _yaml()
-    data = yaml.load(before) if before else None
+    try:
+        data = yaml.load(before) if before else None
+    except YAMLError as exc:
+        raise click.ClickException(f"{path} is not valid YAML ({exc}): fix it or move it aside first") from exc
     if data is None:
         data = CommentedMap()
     if not isinstance(data, CommentedMap):
