@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -41,7 +43,8 @@ def channel(request: Request, name: str, svc: Svc, visitor: ViewerDep, q: str = 
         filter_q=search.normalize_query(q),
         subdir=subdir,
         url=f"{svc.settings.public_url}/{name}",
-        host=svc.settings.public_url.split("://", 1)[-1].split("/", 1)[0],
+        # rattler (pixi) matches stored credentials by host name only, without the port
+        host=urlsplit(svc.settings.public_url).hostname or "",
         can_upload=view.role is not None and view.role >= Role.CONTRIBUTOR,
         is_owner=view.role == Role.OWNER,
     )

@@ -21,7 +21,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from taipan import __version__
 from taipan.errors import TaipanError, Unauthenticated
-from taipan.services import Services
 from taipan.web.deps import services
 from taipan.web.errors import status_for
 from taipan.web.ui import forms
@@ -145,10 +144,6 @@ class PageRoute(APIRoute):
             return response
 
         return handle
-
-
-def svc_of(request: Request) -> Services:
-    return services(request)
 
 
 # -- filters ----------------------------------------------------------------------------
