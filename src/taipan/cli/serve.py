@@ -59,9 +59,10 @@ def serve(
     settings = make_settings(config_file, data_dir, host=host, port=port, workers=workers)
     services = build_services(settings)
     try:
-        _prepare_schema(services.db, allow_migrate)
+        with migrate.startup_lock(services.db):
+            _prepare_schema(services.db, allow_migrate)
+            token = ensure_admin_token(services.db, settings.admin_token_file)
         sweep_staging(services.storage)
-        token = ensure_admin_token(services.db, settings.admin_token_file)
     finally:
         if settings.workers > 1:
             services.close()  # each worker builds its own

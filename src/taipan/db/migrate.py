@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, make_url, text
 
 from taipan.db.engine import Database
 
@@ -18,6 +21,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # PostgreSQL advisory lock key held while migrating, so processes starting together on
 # one empty database (several hosts, or replicas) migrate one after another.
 MIGRATION_LOCK = 0x7A1BA2
+STARTUP_LOCK = 0x7A1BA3
 SchemaState = Literal["empty", "current", "behind", "ahead", "foreign"]
 
 
@@ -25,6 +29,34 @@ def _config(db: Database) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
+
+
+@contextmanager
+def startup_lock(db: Database) -> Iterator[None]:
+    """Hold off other processes' start-up work (schema, first admin key) on this database.
+
+    Servers sharing a database may start together (replicas, several hosts): one at a
+    time decides whether the schema is there and whether the admin account exists.
+    PostgreSQL: a session advisory lock; SQLite: a lock file next to the database (the
+    processes of one SQLite database are on one host).
+    """
+    if db.is_sqlite:
+        path = make_url(db.url).database
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.startup-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        return
+    with db.write_engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+            conn.commit()
 
 
 def upgrade(db: Database) -> None:

@@ -1,0 +1,257 @@
+"""Several ``taipan serve`` processes sharing one database and one storage (on the PostgreSQL
+pass: one PostgreSQL database and one S3 bucket), as replicas behind a load balancer are.
+
+Uploads through any process are visible through every other the moment they return; 60
+concurrent uploads spread over three processes all land; and a process killed with
+SIGKILL in the middle of an upload, or while many uploads are committing, leaves no
+partial file where anyone looks and no index file that is invalid or incomplete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import msgpack
+import pytest
+import zstandard
+
+from tests.support import packages
+from tests.support.packages import Spec
+from tests.support.server import Server, database_url, running_server
+from tests.support.upload import upload_multipart, upload_raw
+
+SUBDIR = "linux-64"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Cluster:
+    servers: list[Server]
+    data_dir: Path
+    db_url: str
+
+    def spare(self) -> contextlib.AbstractContextManager[Server]:
+        """One more process on the same database and storage, to be killed."""
+        return running_server(self.data_dir, self.db_url)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three processes started at once on one empty database: they also race to create the schema."""
+    data_dir = tmp_path_factory.mktemp("cluster")
+    with database_url(data_dir) as db_url, contextlib.ExitStack() as stack:
+        starting = [running_server(data_dir, db_url) for _ in range(3)]
+        with ThreadPoolExecutor(3) as pool:
+            servers = list(pool.map(lambda cm: cm.__enter__(), starting))
+        for cm in starting:
+            stack.push(cm.__exit__)
+        yield Cluster(servers, data_dir, db_url)
+
+
+@pytest.fixture
+def mp_channel(cluster: Cluster) -> str:
+    name = f"mp-{uuid.uuid4().hex[:8]}"
+    with cluster.servers[0].client() as http:
+        assert http.post("/api/v1/channels", json={"name": name}).status_code == 201
+    return name
+
+
+# --- what every process must show --------------------------------------------------------
+
+
+def index_view(server: Server, channel: str) -> dict[str, set[str]]:
+    """The files each index file of the subdir lists, parsed and checked for agreement."""
+    with server.client(token=None) as http:
+        raw = http.get(f"/{channel}/{SUBDIR}/repodata.json")
+        assert raw.status_code == 200, raw.text
+        repodata = raw.json()
+        zst = http.get(f"/{channel}/{SUBDIR}/repodata.json.zst")
+        assert zstandard.ZstdDecompressor().decompressobj().decompress(zst.content) == raw.content
+        assert zst.headers["etag"].split("-")[:2] == raw.headers["etag"].split("-")[:2]  # same epoch and revision
+        index = msgpack.unpackb(
+            zstandard.decompress(http.get(f"/{channel}/{SUBDIR}/repodata_shards.msgpack.zst").content)
+        )
+        sharded: set[str] = set()
+        for name, digest in index["shards"].items():
+            shard_bytes = http.get(f"/{channel}/{SUBDIR}/shards/{digest.hex()}.msgpack.zst").content
+            assert hashlib.sha256(shard_bytes).digest() == digest
+            shard = msgpack.unpackb(zstandard.decompress(shard_bytes))
+            files = set(shard["packages"]) | set(shard["packages.conda"])
+            assert {r["name"] for r in [*shard["packages"].values(), *shard["packages.conda"].values()]} == {name}
+            sharded |= files
+    listed = set(repodata["packages"]) | set(repodata["packages.conda"])
+    return {"repodata.json": listed, "shards": sharded}
+
+
+def assert_every_process_lists(cluster: Cluster, channel: str, expected: set[str]) -> None:
+    for server in cluster.servers:
+        view = index_view(server, channel)
+        assert view["repodata.json"] == expected, server.url
+        assert view["shards"] == expected, server.url
+
+
+def send(server: Server, channel: str, path: Path, multipart: bool = False) -> int:
+    with server.client() as http:
+        return (upload_multipart if multipart else upload_raw)(http, channel, path).status_code
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+def test_sixty_concurrent_uploads_through_three_processes_all_land(
+    cluster: Cluster, mp_channel: str, pkgdir: Path
+) -> None:
+    # Twenty names, three builds each: writers in different processes race on the same shard.
+    specs = [
+        Spec(f"mp{i % 20}", f"1.{i}", "h0_0", subdir=SUBDIR, fmt=".conda" if i % 4 else ".tar.bz2") for i in range(60)
+    ]
+    paths = [packages.build(spec, pkgdir) for spec in specs]
+    with ThreadPoolExecutor(60) as pool:
+        statuses = list(
+            pool.map(lambda i: send(cluster.servers[i % 3], mp_channel, paths[i], multipart=bool(i % 2)), range(60))
+        )
+    assert statuses == [200] * 60
+    assert_every_process_lists(cluster, mp_channel, {spec.filename for spec in specs})
+    # Same database state, same bytes and ETag from every process.
+    answers = set()
+    for server in cluster.servers:
+        with server.client(token=None) as http:
+            response = http.get(f"/{mp_channel}/{SUBDIR}/repodata.json")
+            answers.add((response.headers["etag"], hashlib.sha256(response.content).hexdigest()))
+    assert len(answers) == 1
+
+
+def test_an_upload_through_one_process_is_visible_through_the_others_at_once(
+    cluster: Cluster, mp_channel: str, pkgdir: Path
+) -> None:
+    clients = [server.client(token=None) for server in cluster.servers]
+    try:
+        expected: set[str] = set()
+        for i in range(9):
+            spec = Spec("ryw-mp", f"0.{i}", "h0_0", subdir=SUBDIR)
+            for http in clients:  # every process has the current revision cached
+                for kind in ("repodata.json", "repodata.json.zst", "repodata_shards.msgpack.zst"):
+                    http.get(f"/{mp_channel}/{SUBDIR}/{kind}")
+            writer = cluster.servers[i % 3]
+            assert send(writer, mp_channel, packages.build(spec, pkgdir)) == 200
+            expected.add(spec.filename)
+            for server in cluster.servers:
+                if server is not writer:
+                    view = index_view(server, mp_channel)
+                    assert spec.filename in view["repodata.json"], (i, server.url)
+                    assert view["shards"] == view["repodata.json"] == expected
+                    with server.client(token=None) as http:
+                        package = http.get(f"/{mp_channel}/{SUBDIR}/{spec.filename}", follow_redirects=True)
+                        assert package.status_code == 200
+                        assert package.content == (pkgdir / spec.filename).read_bytes()
+    finally:
+        for http in clients:
+            http.close()
+
+
+def test_a_process_killed_mid_upload_leaves_no_partial_file(cluster: Cluster, mp_channel: str) -> None:
+    storage = cluster.servers[0].storage()
+    before = {info.key for info in storage.list("")}
+    sent, killed = threading.Event(), threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        # 13 MiB, then a pause in which the process dies: an S3 multipart part went up already.
+        for i in range(24):
+            yield os.urandom(1024 * 1024)
+            if i == 12:
+                sent.set()
+                killed.wait(60)
+
+    with cluster.spare() as victim:
+
+        def upload() -> None:
+            headers = {"X-File-Name": "big-1.0-h0_0.conda", "Content-Type": "application/octet-stream"}
+            with contextlib.suppress(httpx.HTTPError), victim.client() as http:
+                http.post(f"/api/v1/upload/{mp_channel}", content=slow_body(), headers=headers)
+
+        thread = threading.Thread(target=upload)
+        thread.start()
+        assert sent.wait(60)
+        time.sleep(0.5)  # let the server take in what was sent
+        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.process.wait()
+        killed.set()
+        thread.join(60)
+    after = {info.key for info in storage.list("")}
+    assert after == before, "a partial object became visible"
+    for server in cluster.servers:
+        with server.client(token=None) as http:
+            assert http.get(f"/{mp_channel}/{SUBDIR}/big-1.0-h0_0.conda").status_code == 404
+    for server in cluster.servers:
+        with server.client(token=None) as http:
+            assert http.get(f"/{mp_channel}/noarch/repodata.json").json()["packages.conda"] == {}
+            assert http.get(f"/{mp_channel}/{SUBDIR}/repodata.json").status_code == 404  # never made
+
+
+def _in_progress_updates(server: Server) -> float:
+    with contextlib.suppress(httpx.HTTPError), httpx.Client(base_url=server.url, timeout=5) as http:
+        for line in http.get("/metrics").text.splitlines():
+            if line.startswith('taipan_index_work_in_progress{work="update"}'):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_process_killed_while_uploads_commit_leaves_every_index_valid(
+    cluster: Cluster, mp_channel: str, pkgdir: Path
+) -> None:
+    victim_specs = [Spec(f"kv{i % 6}", f"2.{i}", "h0_0", subdir=SUBDIR) for i in range(40)]
+    other_specs = [Spec(f"ko{i % 3}", f"3.{i}", "h0_0", subdir=SUBDIR) for i in range(9)]
+    victim_paths = [packages.build(spec, pkgdir) for spec in victim_specs]
+    other_paths = [packages.build(spec, pkgdir) for spec in other_specs]
+    storage = cluster.servers[0].storage()
+
+    with cluster.spare() as victim, ThreadPoolExecutor(40) as pool:
+
+        def to_victim(path: Path) -> int | None:
+            try:
+                return send(victim, mp_channel, path)
+            except httpx.HTTPError:
+                return None
+
+        futures = [pool.submit(to_victim, path) for path in victim_paths]
+        # Kill it once some uploads have committed, while others wait for (or hold) the subdir's lock.
+        deadline, waiting = time.monotonic() + 60, 0.0
+        while time.monotonic() < deadline and (waiting < 2 or sum(f.done() for f in futures) < 3):
+            waiting = _in_progress_updates(victim)
+        os.kill(victim.process.pid, signal.SIGKILL)
+        victim.process.wait()
+        statuses = [future.result() for future in futures]
+    assert waiting >= 2, "no index update was under way when the process was killed"
+    assert any(status == 200 for status in statuses), "the kill came before any upload committed"
+    answered = {path.name for path, status in zip(victim_paths, statuses, strict=True) if status == 200}
+    assert len(answered) < len(victim_paths), "the kill came too late to interrupt anything"
+
+    # The survivors carry on, on the same subdir (no lock was left behind).
+    with ThreadPoolExecutor(9) as pool:
+        statuses = list(pool.map(lambda i: send(cluster.servers[i % 3], mp_channel, other_paths[i]), range(9)))
+    assert statuses == [200] * 9
+
+    listed = index_view(cluster.servers[0], mp_channel)["repodata.json"]
+    others = {spec.filename for spec in other_specs}
+    assert others <= listed
+    assert answered <= listed, "an upload that was answered 200 is missing"
+    assert listed <= others | {spec.filename for spec in victim_specs}
+    assert_every_process_lists(cluster, mp_channel, listed)
+    # Every listed file is stored, whole; a file stored but not listed can only be one the
+    # killed process had moved into place but not committed (never answered; see docs).
+    stored = {info.key.rsplit("/", 1)[1]: info.size for info in storage.list(f"{mp_channel}/{SUBDIR}/")}
+    sizes = {path.name: path.stat().st_size for path in [*victim_paths, *other_paths]}
+    assert listed <= set(stored)
+    assert all(stored[name] == sizes[name] for name in stored)
+    assert set(stored) - listed <= {p.name for p in victim_paths} - answered
