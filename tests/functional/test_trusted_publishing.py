@@ -36,6 +36,7 @@ from tests.support.server import Server, free_port
 from tests.support.ui import post_form, sign_in, text_of
 from tests.support.upload import upload_multipart, upload_raw
 
+SHORT_TTL = 4
 AUDIENCE = "127.0.0.1"  # the servers' public URL is http://127.0.0.1:<port>
 KEY_RE = re.compile(rb"taipan-[A-Za-z0-9]{40}")
 PROVIDERS = ("github", "gitlab", "google")
@@ -70,11 +71,11 @@ def down_issuer() -> str:
 
 @pytest.fixture(scope="module")
 def short_srv(server_factory, issuers: Issuers, down_issuer: str) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    """Keys live 2 s; prefix.dev's audience is accepted; no GitLab; Google's issuer cannot be reached."""
+    """Keys live SHORT_TTL seconds; prefix.dev's audience is accepted; no GitLab; Google's issuer cannot be reached."""
     issuer_urls = {"github": issuers.url("github"), "google": down_issuer}
     env = _env(
         issuers,
-        TAIPAN_OIDC_KEY_TTL="2",
+        TAIPAN_OIDC_KEY_TTL=str(SHORT_TTL),
         TAIPAN_OIDC_ACCEPT_PREFIX_AUDIENCE="true",
         TAIPAN_OIDC_ISSUERS=json.dumps(issuer_urls),
     )
@@ -417,10 +418,11 @@ def test_key_rotation_at_the_issuer(srv: Server, issuers: Issuers) -> None:
 def test_minted_key_expires(short_srv: Server, issuers: Issuers, pkgdir: Path) -> None:
     channel, owner_key = _owned_channel(short_srv)
     token, _ = _publisher_and_token(issuers, short_srv, owner_key, channel, "github", "RSA")
+    minted_at = time.monotonic()
     key = _minted(short_srv, token)
     with httpx.Client(base_url=short_srv.url, headers=bearer(key)) as http:
         assert upload_raw(http, channel, packages.build(Spec("tp-early"), pkgdir)).status_code == 200
-        time.sleep(2.2)
+        time.sleep(max(0.0, minted_at + SHORT_TTL + 0.3 - time.monotonic()))
         late = upload_raw(http, channel, packages.build(Spec("tp-late"), pkgdir))
     assert late.status_code == 401
     assert "expired" in late.json()["error"]
