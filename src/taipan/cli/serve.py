@@ -57,7 +57,10 @@ def serve(
     PostgreSQL database and one s3:// bucket.
     """
     settings = make_settings(config_file, data_dir, host=host, port=port, workers=workers)
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except ValueError as exc:  # settings that do not fit together (storage URL, presigned downloads)
+        raise click.UsageError(str(exc)) from exc
     try:
         with migrate.startup_lock(services.db):
             _prepare_schema(services.db, allow_migrate)
