@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(default=False, description="Log every request (method, path, status, duration).")
     workers: int = Field(default=1, ge=1, description="Server processes `taipan serve` runs (--workers).")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto "
+        "headers are believed (the client address counts failed sign-ins); '*' trusts any.",
+    )
     s3_endpoint_url: str = Field(
         default="",
         description="Endpoint of the S3-compatible store for s3:// storage (MinIO, Ceph, R2, GCS); "

@@ -57,6 +57,7 @@ def serve(
     PostgreSQL database and one s3:// bucket.
     """
     settings = make_settings(config_file, data_dir, host=host, port=port, workers=workers)
+    _metrics_dir(settings.workers)  # before any metric exists in this process
     try:
         services = build_services(settings)
     except ValueError as exc:  # settings that do not fit together (storage URL, presigned downloads)
@@ -78,12 +79,13 @@ def serve(
         "log_config": log_config(settings),
         "log_level": settings.log_level,
         "access_log": False,  # ObserveMiddleware writes the access log when asked to
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings, services), **options)
         return
     _hand_settings_to_workers(config_file, data_dir, host, port)
-    _metrics_dir()
     uvicorn.run(f"{asgi.__name__}:create_app_from_env", factory=True, workers=settings.workers, **options)
 
 
@@ -115,13 +117,20 @@ def _hand_settings_to_workers(
     os.environ.update({f"TAIPAN_{name}": str(value) for name, value in given.items() if value is not None})
 
 
-def _metrics_dir() -> None:
-    """Give the workers one folder for prometheus-client's multiprocess mode, emptied first."""
+def _metrics_dir(workers: int) -> None:
+    """prometheus-client's multiprocess folder (PROMETHEUS_MULTIPROC_DIR), made and emptied.
+
+    Several workers need one to sum their metrics: a temporary one is made when none is
+    set. Values left by processes of an earlier start are removed.
+    """
     folder = multiprocess_dir()
     if folder is None:
+        if workers == 1:
+            return
         folder = tempfile.mkdtemp(prefix="taipan-metrics-")
         os.environ[MULTIPROC_ENV] = folder
-    for stale in Path(folder).glob("*.db"):  # values of processes from an earlier start
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
         stale.unlink()
 
 
