@@ -101,7 +101,7 @@ def test_multipart_stops_at_the_first_refused_file(server: Server, channel: str,
         assert response.status_code == 400, response.text
         assert http.get(f"/{channel}/noarch/{good.name}").status_code == 200  # as in Quetz: the ones before stay
         assert http.get(f"/{channel}/noarch/{after.name}").status_code == 404
-        assert not list((server.data_dir / "channels" / ".staging").glob("*"))
+        assert not list(server.storage().list(".staging/"))
 
 
 def test_multipart_without_files_is_400(server: Server, channel: str) -> None:

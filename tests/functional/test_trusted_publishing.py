@@ -545,7 +545,7 @@ def test_cli_publishers(srv: Server, issuers: Issuers) -> None:
 def test_attestations_follow_their_package(srv: Server, pkgdir: Path) -> None:
     channel, owner_key = _owned_channel(srv, private=True)
     pkg = packages.build(Spec("tp-attested"), pkgdir)
-    stored = srv.data_dir / "channels" / channel / "noarch" / f"{pkg.name}.sigstore.json"
+    storage, stored = srv.storage(), f"{channel}/noarch/{pkg.name}.sigstore.json"
     url = f"/{channel}/noarch/{pkg.name}.sigstore.json"
     first, second = _attestation(pkg), _attestation(pkg).replace(b"not a real", b"another")
     with httpx.Client(base_url=srv.url, headers=bearer(owner_key)) as http:
@@ -554,11 +554,12 @@ def test_attestations_follow_their_package(srv: Server, pkgdir: Path) -> None:
             assert refused.status_code == 400, refused.text
             assert "attestation" in refused.json()["error"]
         assert http.get(f"/api/v1/channels/{channel}/files").json() == []
-        assert not stored.exists()
+        assert storage.stat(stored) is None
 
         assert upload_multipart(http, channel, pkg, attestation=first).status_code == 200
         assert http.get(url).content == first
-        assert stored.read_bytes() == first
+        with storage.open(stored) as f:
+            assert f.read() == first
         assert upload_multipart(http, channel, pkg, attestation=second).status_code == 409
         assert http.get(url).content == first  # a refused upload changes nothing
 
@@ -566,7 +567,7 @@ def test_attestations_follow_their_package(srv: Server, pkgdir: Path) -> None:
         assert http.get(url).content == second
         assert upload_multipart(http, channel, pkg, force=True).status_code == 200  # replaced without one
         assert http.get(url).status_code == 404
-        assert not stored.exists()
+        assert storage.stat(stored) is None
         assert http.get(f"/api/v1/channels/{channel}/files").json()[0]["has_attestation"] is False
 
         assert upload_multipart(http, channel, pkg, attestation=first, force=True).status_code == 200
@@ -579,7 +580,7 @@ def test_attestations_follow_their_package(srv: Server, pkgdir: Path) -> None:
     with httpx.Client(base_url=srv.url, headers=bearer(owner_key)) as http:
         assert http.delete(f"/api/v1/delete/{channel}/noarch/{pkg.name}").status_code == 200
         assert http.get(url).status_code == 404
-    assert not stored.exists()
+    assert storage.stat(stored) is None
 
 
 def test_settings_page_manages_publishers(srv: Server) -> None:
