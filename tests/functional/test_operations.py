@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from taipan.db import migrate
 from taipan.db.engine import Database
-from tests.support import packages
+from tests.support import packages, rattler_client
 from tests.support.packages import Spec
 from tests.support.server import Server, backend, database_url, running_server, storage_backend, storage_env
 from tests.support.upload import upload_raw
@@ -210,6 +210,12 @@ def test_package_gets_redirect_to_presigned_urls_heads_and_indexes_do_not(server
             for kind in ("repodata.json", "repodata_shards.msgpack.zst"):
                 assert http.get(f"/{channel}/linux-64/{kind}").status_code == 200
             assert http.get(url, headers={"If-None-Match": f'"{packages.sha256_of(path)}"'}).status_code == 304
+        # A real client follows the redirect and installs from the store.
+        installed = rattler_client.solve(
+            [f"{srv.url}/{channel}"], ["presigned"], tmp_path / "c", prefix=tmp_path / "env"
+        )
+        assert installed["ok"], installed
+        assert len(installed["installed"]) == 1
 
 
 @pytest.mark.skipif(storage_backend() != "local", reason="checks the refusal on local storage")
