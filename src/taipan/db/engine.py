@@ -52,6 +52,19 @@ class Database:
         with self.read_engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics after a bulk load.
+
+        PostgreSQL's autovacuum analyses a grown table only a minute or more later; until
+        then the planner believes the new rows are not there and may join them pairwise
+        (a repodata.json of 1,000 records took 90 ms instead of 5). SQLite plans without.
+        """
+        if self.is_sqlite:
+            return
+        with self.write_engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
     def dispose(self) -> None:
         self.read_engine.dispose()
         self.write_engine.dispose()

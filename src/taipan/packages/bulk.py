@@ -301,6 +301,7 @@ def import_folder(
         importer.flush_all()
     finally:
         importer.discard()  # anything still staged was not recorded: an error stopped us
+    db.analyze()
     return report
 
 
@@ -492,6 +493,7 @@ def rebuild_index(
     invalid = {p.location for p in report.problems}
     for ch in report.channels:
         _prune(db, storage, ch, recorded.get(ch, {}), invalid, report)
+    db.analyze()
     return report
 
 
