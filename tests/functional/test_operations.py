@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -138,7 +139,18 @@ def two_workers(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-
         yield srv
 
 
+def _wait_for_workers(server: Server, count: int, timeout_s: float = 90) -> None:
+    """The server answers once one worker is up; on a busy machine the next may take a while."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.log.read_text().count("Application startup complete") >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{count} workers did not start in {timeout_s} s:\n{server.log.read_text()}")
+
+
 def test_two_workers_serve_one_app_and_sum_their_metrics(two_workers: Server, tmp_path: Path) -> None:
+    _wait_for_workers(two_workers, 2)
     channel = f"ops-{uuid.uuid4().hex[:6]}"
     path = packages.build(Spec("opspkg", subdir="linux-64"), tmp_path)
     with two_workers.client() as http:
