@@ -55,31 +55,45 @@ def assign_labels(session: Session, file_id: int, labels: Iterable[str], *, repl
 
 
 def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> None:
-    """Rewrite the shard of each name in every label view it is (or was) part of."""
+    """Rewrite the shard of each name in every label view it is (or was) part of.
+
+    The rows are found through (subdir, name) and their labels by file id, then grouped
+    here: asking the database for "this name in this label" let SQLite walk the label
+    index, i.e. every file of the label, so an upload cost grew with the subdir.
+    """
     wanted = sorted(set(names))
     if not wanted:
         return
     session.flush()  # rows and labels added in this transaction must be seen
-    in_files = (
-        select(FileLabel.label, PackageFile.name)
-        .join(PackageFile, PackageFile.id == FileLabel.file_id)
-        .where(PackageFile.subdir_id == subdir_id, PackageFile.name.in_(wanted))
-    )
-    in_pointers = select(ShardPointer.label, ShardPointer.name).where(
-        ShardPointer.subdir_id == subdir_id, ShardPointer.name.in_(wanted)
-    )
-    views = {(r[0], r[1]) for r in session.execute(in_files)} | {(r[0], r[1]) for r in session.execute(in_pointers)}
-    for label, name in sorted(views):
-        _refresh_shard(session, subdir_id, label, name)
-
-
-def _refresh_shard(session: Session, subdir_id: int, label: str, name: str) -> None:
     rows = session.execute(
-        select(PackageFile.filename, PackageFile.record, PackageFile.run_exports)
-        .join(FileLabel, FileLabel.file_id == PackageFile.id)
-        .where(PackageFile.subdir_id == subdir_id, PackageFile.name == name, FileLabel.label == label)
+        select(PackageFile.id, PackageFile.name, PackageFile.filename, PackageFile.record, PackageFile.run_exports)
+        .where(PackageFile.subdir_id == subdir_id, PackageFile.name.in_(wanted))
         .order_by(PackageFile.filename)
     ).all()
+    labels: dict[int, list[str]] = {}
+    if rows:
+        for file_id, label in session.execute(
+            select(FileLabel.file_id, FileLabel.label).where(FileLabel.file_id.in_([r[0] for r in rows]))
+        ):
+            labels.setdefault(file_id, []).append(label)
+    views: dict[tuple[str, str], list[tuple[str, bytes, bytes | None]]] = {}
+    for file_id, name, filename, record, run_exports in rows:
+        for label in labels.get(file_id, ()):
+            views.setdefault((label, name), []).append((filename, record, run_exports))
+    pointed = session.execute(
+        select(ShardPointer.label, ShardPointer.name).where(
+            ShardPointer.subdir_id == subdir_id, ShardPointer.name.in_(wanted)
+        )
+    )
+    for label, name in pointed:
+        views.setdefault((label, name), [])
+    for (label, name), members in sorted(views.items()):
+        _write_shard(session, subdir_id, label, name, members)
+
+
+def _write_shard(
+    session: Session, subdir_id: int, label: str, name: str, rows: list[tuple[str, bytes, bytes | None]]
+) -> None:
     if not rows:
         session.execute(
             delete(ShardPointer).where(
