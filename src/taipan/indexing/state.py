@@ -65,11 +65,16 @@ def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> No
     if not wanted:
         return
     session.flush()  # rows and labels added in this transaction must be seen
-    rows = session.execute(
-        select(PackageFile.id, PackageFile.name, PackageFile.filename, PackageFile.record, PackageFile.run_exports)
-        .where(PackageFile.subdir_id == subdir_id, PackageFile.name.in_(wanted))
-        .order_by(PackageFile.filename)
-    ).all()
+    # No ORDER BY in SQL: SQLite would walk the (subdir, filename) index to avoid a sort,
+    # i.e. the whole subdir, instead of the (subdir, name) index. Sorted here instead.
+    rows = sorted(
+        session.execute(
+            select(
+                PackageFile.id, PackageFile.name, PackageFile.filename, PackageFile.record, PackageFile.run_exports
+            ).where(PackageFile.subdir_id == subdir_id, PackageFile.name.in_(wanted))
+        ).all(),
+        key=lambda row: row[2],
+    )
     labels: dict[int, list[str]] = {}
     if rows:
         for file_id, label in session.execute(
