@@ -418,8 +418,9 @@ def test_key_rotation_at_the_issuer(srv: Server, issuers: Issuers) -> None:
 def test_minted_key_expires(short_srv: Server, issuers: Issuers, pkgdir: Path) -> None:
     channel, owner_key = _owned_channel(short_srv)
     token, _ = _publisher_and_token(issuers, short_srv, owner_key, channel, "github", "RSA")
-    minted_at = time.monotonic()
     key = _minted(short_srv, token)
+    # The key's clock starts on the server before this returns: waiting from here is never too short.
+    minted_at = time.monotonic()
     with httpx.Client(base_url=short_srv.url, headers=bearer(key)) as http:
         assert upload_raw(http, channel, packages.build(Spec("tp-early"), pkgdir)).status_code == 200
         time.sleep(max(0.0, minted_at + SHORT_TTL + 0.3 - time.monotonic()))
