@@ -3,6 +3,7 @@ the rights and secrecy rules behind them, request by request."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
 
@@ -157,6 +158,10 @@ def test_commit_is_no_oracle(server: Server, secret: tuple[str, str, Path], tmp_
             name, version = filename.split("-")[:2]
             staged = http.post(f"/stage/{user}/{name}/{version}/noarch/{filename}", json={"channels": []})
             assert staged.status_code == 200, staged.text
+            # The ticket is spent, but the file never arrives (its MD5 does not match).
+            form = [("ticket", (None, staged.json()["form_data"]["ticket"]))]
+            form += [("Content-MD5", (None, base64.b64encode(b"0" * 16).decode())), ("file", (None, b"x"))]
+            assert httpx.post(staged.json()["post_url"], files=form).status_code == 400
             done = http.post(f"/commit/{user}/{name}/{version}/noarch/{filename}", json=staged.json())
             answers.append((done.status_code, done.text.replace(filename, "FILE")))
         assert answers[0] == answers[1]

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from rattler import Version
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from taipan.accounts.principal import Principal, Role
@@ -147,11 +147,14 @@ def search(db: Database, principal: Principal | None, term: str, subdir: str | N
     )
     if subdir is not None:
         matches = matches.where(Subdir.name == subdir)
+    exact_first = case((PackageFile.name == term, 0), else_=1)
+    matches = matches.group_by(Subdir.channel_id, PackageFile.name).order_by(
+        func.min(exact_first), PackageFile.name, Subdir.channel_id
+    )
     with db.read() as session:
-        pairs = session.execute(matches.distinct()).all()
+        pairs = session.execute(matches.limit(MAX_SEARCH_RESULTS)).all()
         readable = _readable(session, principal, {c for c, _ in pairs})
-        pairs = sorted((p for p in pairs if p[0] in readable), key=lambda p: (p[1] != term, p[1], p[0]))
-        pairs = pairs[:MAX_SEARCH_RESULTS]
+        pairs = [p for p in pairs if p[0] in readable]
         result: list[PackageSummary] = []
         by_channel: dict[int, set[str]] = defaultdict(set)
         for channel_id, name in pairs:
@@ -178,14 +181,22 @@ def version_key(version: str) -> tuple[int, Any]:
 
 
 def _maybe_readable(principal: Principal | None) -> Any:
-    """A superset of the channels the caller may read, in SQL; ``_readable`` decides."""
+    """The channels the caller may read, in SQL (``channels.access``'s rules; ``_readable``,
+    which asks ``access`` itself, has the last word)."""
     public = Channel.private.is_(False)
     if principal is None:
         return public
-    if principal.is_admin:
-        return Channel.id.is_not(None)
-    member = Channel.id.in_(select(ChannelMember.channel_id).where(ChannelMember.user_id == principal.user_id))
-    return or_(public, member, Channel.id.in_(list(principal.channel_caps or {})))
+    caps = list(principal.channel_caps or {})
+    if principal.publisher:
+        return or_(public, Channel.id.in_(caps))
+    member: Any = (
+        true()
+        if principal.is_admin
+        else Channel.id.in_(select(ChannelMember.channel_id).where(ChannelMember.user_id == principal.user_id))
+    )
+    if principal.channel_caps is not None:
+        member = and_(member, Channel.id.in_(caps))
+    return or_(public, member)
 
 
 def _readable(session: Session, principal: Principal | None, ids: Iterable[int]) -> set[int]:

@@ -43,7 +43,8 @@ class StageIn(BaseModel):
     attrs: dict[str, Any] = {}
 
 
-@router.api_route("", methods=["GET", "HEAD"], summary="API root (anaconda-client checks it answers 200)")
+@router.get("", operation_id="anaconda_root", summary="API root (anaconda-client checks it answers 200)")
+@router.head("", operation_id="anaconda_root_head", summary="API root (anaconda-client checks it answers 200)")
 def root() -> dict[str, str]:
     return {"name": "taipan", "api": "anaconda.org compatible subset"}
 

@@ -33,7 +33,8 @@ def list_labels(owner: str, svc: Svc, who: Caller) -> dict[str, dict[str, Any]]:
     return {c.label: {"is_locked": False, "num_files": c.files} for c in labels.list_labels(svc.db, who, owner)}
 
 
-@router.api_route("/{label:path}/lock", methods=["POST", "DELETE"], summary="Lock or unlock a label: not in Taipan")
+@router.post("/{label:path}/lock", operation_id="anaconda_lock_label", summary="Lock a label: not in Taipan")
+@router.delete("/{label:path}/lock", operation_id="anaconda_unlock_label", summary="Unlock a label: not in Taipan")
 def lock(owner: str, label: str) -> None:
     raise InvalidInput("Taipan labels cannot be locked: keep writers out with channel roles instead")
 

@@ -48,10 +48,10 @@ def get_package(owner: str, name: str, svc: Svc, who: Caller) -> dict[str, Any]:
     return shapes.package(catalog.package(svc.db, who, owner, name))
 
 
-@router.api_route(
-    "/package/{owner}/{name}", methods=["POST", "PATCH"], summary="Create a package (a no-op; Contributor)"
-)
+@router.post("/package/{owner}/{name}", operation_id="anaconda_create_package", summary="Create a package (a no-op)")
+@router.patch("/package/{owner}/{name}", operation_id="anaconda_update_package", summary="Update a package (a no-op)")
 def put_package(owner: str, name: str, svc: Svc, who: User) -> dict[str, Any]:
+    """Checks you may write to the channel (Contributor); packages exist as their files."""
     tickets.open_channel(svc.db, who, owner)
     return {"name": name, "full_name": f"{owner}/{name}", "owner": {"login": owner}, "package_types": ["conda"]}
 
@@ -67,10 +67,14 @@ def get_release(owner: str, name: str, version: str, svc: Svc, who: Caller) -> d
     return shapes.release(catalog.package(svc.db, who, owner, name, version), version)
 
 
-@router.api_route(
-    "/release/{owner}/{name}/{version}", methods=["POST", "PATCH"], summary="Create a release (a no-op; Contributor)"
+@router.post(
+    "/release/{owner}/{name}/{version}", operation_id="anaconda_create_release", summary="Create a release (a no-op)"
+)
+@router.patch(
+    "/release/{owner}/{name}/{version}", operation_id="anaconda_update_release", summary="Update a release (a no-op)"
 )
 def put_release(owner: str, name: str, version: str, svc: Svc, who: User) -> dict[str, Any]:
+    """Checks you may write to the channel (Contributor); releases exist as their files."""
     tickets.open_channel(svc.db, who, owner)
     return {"version": version, "full_name": f"{owner}/{name}/{version}", "distributions": []}
 
