@@ -151,6 +151,9 @@ def test_dry_run_shows_every_change_and_writes_nothing(
     assert done.returncode == 0, done.stderr
     assert "would change ~/.condarc: restored as it was" in done.stdout
     assert "would remove ~/.mamba/auth/authentication.json" in done.stdout
+    # The key is masked in the diff exactly as connect --dry-run masks it.
+    assert f"-  - {server.url}/t/{key[:7]}…{key[-4:]}/{channel}" in done.stdout, done.stdout
+    assert key not in done.stdout
     assert snapshot(home) == connected
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,29 +12,9 @@ import pytest
 
 from tests.support import accounts, packages, rattler_client
 from tests.support.accounts import PASSWORD
+from tests.support.anaconda import Anaconda
 from tests.support.packages import Spec
 from tests.support.server import Server
-
-ANACONDA = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[2] / ".venv")) / "bin" / "anaconda"
-
-
-class Anaconda:
-    """anaconda-client with its own config folder, pointed at the server's /api."""
-
-    def __init__(self, server: Server, home: Path) -> None:
-        self.env = {**os.environ, "HOME": str(home), "BINSTAR_CONFIG_DIR": str(home / "binstar")}
-        for var in ("ANACONDA_API_TOKEN", "BINSTAR_API_TOKEN"):
-            self.env.pop(var, None)
-        home.mkdir(parents=True, exist_ok=True)
-        # The first `config --set` may print a traceback; the value is written anyway (test-clients.md).
-        self.run("config", "--set", "sites.taipan.url", f"{server.url}/api", check=False)
-        self.run("config", "--set", "default_site", "taipan")
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(ANACONDA), *args], capture_output=True, text=True, env=self.env, timeout=180)
-        if check:
-            assert done.returncode == 0, done.stdout + done.stderr
-        return done
 
 
 def _names(server: Server, path: str, token: str | None = None) -> set[str]:

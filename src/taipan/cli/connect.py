@@ -48,7 +48,7 @@ RATTLER = Path(".rattler/credentials.json")
 MAMBA = Path(".mamba/auth/authentication.json")
 CONDARC = Path(".condarc")
 CONDA_TOKEN_RE = re.compile(r"^[A-Za-z0-9-]{2,}$")  # what conda and mamba accept in /t/<token>/
-PATH_TOKEN_RE = re.compile(r"/t/[A-Za-z0-9-]+/")
+PATH_TOKEN_RE = re.compile(r"/t/([A-Za-z0-9-]+)/")
 SECRET_MODE = 0o600
 
 
@@ -392,7 +392,9 @@ def _diff(edit: Edit, shown: str) -> list[str]:
         value = (data or b"").decode("utf-8", "replace")
         if edit.secret:
             value = value.replace(edit.secret, mask(edit.secret))
-        return value.splitlines()
+        # Every /t/<key>/ too: disconnect never knew the key (it is stored nowhere), yet the
+        # .condarc it restores from holds it; so do other servers' channel URLs.
+        return PATH_TOKEN_RE.sub(lambda m: f"/t/{mask(m.group(1))}/", value).splitlines()
 
     diff = difflib.unified_diff(text(edit.before), text(edit.after), f"{shown} (now)", f"{shown} (after)", lineterm="")
     return ["    " + line for line in diff]

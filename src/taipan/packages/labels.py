@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
@@ -144,3 +144,103 @@ def _file(
     if row is None:
         raise NotFound(f"{subdir}/{filename} does not exist in channel {channel!r}")
     return row
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    subdir: str
+    filename: str
+    name: str
+    version: str
+
+
+MAX_LISTED = 10_000
+"""Files ``label_files`` lists at most."""
+
+
+def label_files(db: Database, principal: Principal | None, channel: str, label: str) -> list[LabelledFile]:
+    """The files carrying ``label`` (the first MAX_LISTED, by subdir and name); NotFound if none."""
+    check_label(label)
+    with db.read() as session:
+        ref = access.require(session, principal, channel, Role.VIEWER)
+        rows = session.execute(
+            select(Subdir.name, PackageFile.filename, PackageFile.name, PackageFile.version)
+            .join(Subdir, Subdir.id == PackageFile.subdir_id)
+            .join(FileLabel, FileLabel.file_id == PackageFile.id)
+            .where(Subdir.channel_id == ref.id, FileLabel.label == label)
+            .order_by(Subdir.name, PackageFile.filename)
+            .limit(MAX_LISTED)
+        ).all()
+    if not rows:
+        raise NotFound(f"no file in channel {channel!r} has the label {label!r}")
+    return [LabelledFile(*row) for row in rows]
+
+
+def remove_label(
+    db: Database,
+    principal: Principal | None,
+    channel: str,
+    label: str,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    basename: str | None = None,
+    address: str | None = None,
+) -> int:
+    """Take ``label`` off every file carrying it (only those of ``name``, ``version`` or
+    ``basename`` = SUBDIR/FILENAME, if given). A file always keeps at least one label, so when
+    some file carries only this one nothing changes (Conflict). Returns how many files changed."""
+    check_label(label)
+    with db.write() as session:
+        ref = access.require(session, principal, channel, Role.CONTRIBUTOR)
+        carrying = (
+            select(PackageFile.id)
+            .join(Subdir, Subdir.id == PackageFile.subdir_id)
+            .join(FileLabel, FileLabel.file_id == PackageFile.id)
+            .where(Subdir.channel_id == ref.id, FileLabel.label == label)
+        )
+        if name is not None:
+            carrying = carrying.where(PackageFile.name == name)
+        if version is not None:
+            carrying = carrying.where(PackageFile.version == version)
+        if basename is not None:
+            subdir, _, filename = basename.partition("/")
+            carrying = carrying.where(Subdir.name == subdir, PackageFile.filename == filename)
+        touched = session.execute(
+            select(PackageFile.subdir_id, PackageFile.name, func.count())
+            .where(PackageFile.id.in_(carrying))
+            .group_by(PackageFile.subdir_id, PackageFile.name)
+            .order_by(PackageFile.subdir_id)
+        ).all()
+        if not touched:
+            raise NotFound(f"no file in channel {channel!r} has the label {label!r}")
+        other = exists().where(FileLabel.file_id == PackageFile.id, FileLabel.label != label)
+        alone = session.scalar(
+            select(func.count()).select_from(PackageFile).where(PackageFile.id.in_(carrying), ~other)
+        )
+        if alone:
+            raise Conflict(
+                f"{alone} file(s) in channel {channel!r} carry only the label {label!r}, and a file always keeps "
+                "one: give them another label first (e.g. copy the label to main), or delete them"
+            )
+        names: dict[int, set[str]] = defaultdict(set)
+        for subdir_id, package, _ in touched:
+            if subdir_id not in names:
+                lock_subdir(session, subdir_id)
+            names[subdir_id].add(package)
+        session.execute(
+            delete(FileLabel).where(FileLabel.label == label, FileLabel.file_id.in_(carrying.scalar_subquery()))
+        )
+        for subdir_id, package_names in names.items():
+            refresh_shards(session, subdir_id, package_names)
+        files = sum(count for _, _, count in touched)
+        audit.record(
+            session,
+            principal.username if principal else "",
+            "label_removed",
+            channel=channel,
+            target=label,
+            detail=f"files={files}",
+            address=address,
+        )
+        return files

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from taipan.accounts.keys import principal_for_key_id
 from taipan.accounts.principal import Principal, Role
 from taipan.accounts.users import principal_for_user
-from taipan.channels import access
+from taipan.channels import access, service
 from taipan.conda.names import DEFAULT_LABEL, check_label, check_subdir, parse_filename
 from taipan.db.engine import Database
 from taipan.db.models import FileLabel, PackageFile, Subdir, UploadTicket, now_ms
@@ -88,6 +88,27 @@ def issue(
     return ticket, secret
 
 
+def open_channel(db: Database, principal: Principal | None, channel: str) -> None:
+    """Check the caller may upload into ``channel`` (Contributor; not with a read-only key);
+    uploading as yourself makes your channel on first use, as anaconda.org's user namespace
+    exists from the start."""
+    if principal is None:
+        raise Unauthenticated(access.ANONYMOUS_MESSAGE)
+    for attempt in range(2):
+        with db.read() as session:
+            try:
+                access.require(session, principal, channel, Role.CONTRIBUTOR)
+                return
+            except NotFound:
+                if channel != principal.username or attempt:
+                    raise
+        try:
+            service.create_channel(db, principal, channel, "made by anaconda-client")
+            return
+        except Conflict:
+            continue  # made at the same moment by another upload of ours: check it again
+
+
 def redeem(db: Database, secret: str) -> tuple[Ticket, Principal]:
     """Spend a ticket (once); the ticket and the caller who staged it."""
     now = now_ms()
@@ -116,15 +137,17 @@ def redeem(db: Database, secret: str) -> tuple[Ticket, Principal]:
 def find(db: Database, principal: Principal | None, channel: str, ticket_id: str) -> tuple[Ticket, bool]:
     """A ticket of ``channel`` the caller may see, and whether its file has arrived."""
     with db.read() as session:
-        access.require(session, principal, channel, Role.CONTRIBUTOR)
+        ref = access.require(session, principal, channel, Role.CONTRIBUTOR)
         row = session.get(UploadTicket, ticket_id)
         if row is None or row.channel != channel:
             raise NotFound(f"no upload {ticket_id!r} was staged in channel {channel!r}")
+        # In the ticket's own channel only: a file of that name elsewhere (say in a private
+        # channel the caller cannot read) must not change the answer.
         arrived = session.scalar(
             select(FileLabel.file_id)
             .join(PackageFile, PackageFile.id == FileLabel.file_id)
             .join(Subdir, Subdir.id == PackageFile.subdir_id)
-            .where(Subdir.name == row.subdir, PackageFile.filename == row.filename)
+            .where(Subdir.channel_id == ref.id, Subdir.name == row.subdir, PackageFile.filename == row.filename)
             .limit(1)
         )
         return _ticket(row), row.used_ms is not None and arrived is not None
