@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from taipan.db.engine import Database
@@ -36,6 +36,8 @@ USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-ali
 USER_CODE_LENGTH = 8
 MAX_STATE_CHARS = 1024
 MAX_NONCE_CHARS = 255
+KEEP_EXPIRED_MS = 3600_000
+"""Expired codes are kept this long, so a late poll hears expired_token rather than 'unknown'."""
 
 
 def digest(secret: str) -> str:
@@ -71,6 +73,10 @@ def _refresh_token(session: Session, grant: OAuthGrant, scope: Scope, ttl_s: int
     if not scope.refreshable:
         return None
     token = secrets.token_urlsafe(32)
+    # Spent tokens are kept (to catch replays) only as long as they would have been valid.
+    session.execute(
+        delete(OAuthRefreshToken).where(OAuthRefreshToken.grant_id == grant.id, OAuthRefreshToken.expires_ms < now_ms())
+    )
     session.add(OAuthRefreshToken(token_hash=digest(token), grant_id=grant.id, expires_ms=now_ms() + ttl_s * 1000))
     return token
 
@@ -160,6 +166,7 @@ def check_authorization(db: Database, params: Mapping[str, str]) -> Authorizatio
 def issue_code(db: Database, request: AuthorizationRequest, user_id: int) -> str:
     code = secrets.token_urlsafe(32)
     with db.write() as session:
+        session.execute(delete(OAuthCode).where(OAuthCode.expires_ms < now_ms() - KEEP_EXPIRED_MS))
         session.add(
             OAuthCode(
                 code_hash=digest(code),
@@ -245,6 +252,7 @@ def start_device(db: Database, client: Client, scope: Scope, ttl_s: int, interva
     device_code = secrets.token_urlsafe(32)
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
     with db.write() as session:
+        session.execute(delete(OAuthDeviceCode).where(OAuthDeviceCode.expires_ms < now_ms() - KEEP_EXPIRED_MS))
         session.add(
             OAuthDeviceCode(
                 device_code_hash=digest(device_code),
