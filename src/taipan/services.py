@@ -10,6 +10,7 @@ from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
 from taipan.metrics import Metrics
+from taipan.oauth.provider import OAuthProvider
 from taipan.oidc.httpx_source import HttpJwksSource
 from taipan.oidc.verify import KeyCache, TokenVerifier
 from taipan.packages.downloads import DownloadCounter
@@ -32,6 +33,7 @@ class Services:
     passwords: PasswordCache
     oidc: TokenVerifier
     downloads: DownloadCounter
+    oauth: OAuthProvider
     presigner: Presigner | None = None
     """Set when package downloads are redirected to presigned URLs of the store."""
     metrics: Metrics = field(default_factory=Metrics)
@@ -56,6 +58,7 @@ def build_services(settings: Settings) -> Services:
         passwords=PasswordCache(db),
         oidc=oidc_verifier(settings),
         downloads=DownloadCounter(db),
+        oauth=OAuthProvider(db, settings),
         presigner=download_presigner(settings, storage),
         metrics=metrics,
     )

@@ -115,6 +115,33 @@ class Settings(BaseSettings):
     oidc_jwks_refetch_interval: float = Field(
         default=30.0, ge=0, description="Least time between fetches of one issuer's keys for unknown key ids, seconds."
     )
+    oauth_access_token_ttl: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="OAuth provider: lifetime of an access token, seconds (rattler refreshes 5 minutes before "
+        "expiry, so keep it well above 300).",
+    )
+    oauth_refresh_token_ttl: int = Field(
+        default=30 * 86400,
+        ge=60,
+        description="OAuth provider: an unused refresh token expires after this long, seconds; each refresh "
+        "makes a new one, so a client used at least this often stays signed in.",
+    )
+    oauth_device_code_ttl: int = Field(
+        default=600, ge=1, le=3600, description="OAuth device flow: how long a user code can be entered, seconds."
+    )
+    oauth_device_poll_interval: int = Field(
+        default=5, ge=1, le=60, description="OAuth device flow: least time between a client's polls, seconds."
+    )
+    oauth_key_rotation_days: float = Field(
+        default=30, gt=0, description="OAuth provider: a token signing key is replaced after this many days."
+    )
+    oauth_key_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="OAuth provider: if set, the token signing keys are stored in the database encrypted "
+        "with this passphrase (every server process needs the same one). Empty: stored unencrypted.",
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

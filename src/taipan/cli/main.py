@@ -25,6 +25,7 @@ COMMANDS = {
     "index": ("taipan.cli.index", "index", "Rebuild records and index files from storage."),
     "db": ("taipan.cli.serve", "db", "Manage the database schema."),
     "admin": ("taipan.cli.admin", "admin", "Print or reset the admin token."),
+    "oauth": ("taipan.cli.oauth", "oauth", "OAuth provider: registered clients, signing key rotation."),
     "connect": ("taipan.cli.connect", "connect", "Point conda, mamba and pixi here at a server (keys, .condarc)."),
     "disconnect": ("taipan.cli.connect", "disconnect", "Undo connect: remove the keys, restore .condarc."),
 }

@@ -59,12 +59,14 @@ def create(
 @token.command(name="list")
 @server_options
 def list_(server: str, token: str | None) -> None:
-    """List your keys (never the keys themselves)."""
-    for item in Api(server, resolve_token(token)).call("GET", "/api/v1/tokens").json():
+    """List your keys (never the keys themselves), then your OAuth sessions."""
+    api = Api(server, resolve_token(token))
+    for item in api.call("GET", "/api/v1/tokens").json():
         state = "revoked" if item["revoked_ms"] else f"expires {_when(item['expires_ms'])}"
         scope = ",".join(f"{c}:{r}" for c, r in (item["channels"] or {}).items()) or "all channels"
         mode = "read-only" if item["read_only"] else "read-write"
         click.echo(f"{item['id']}\t{item['name']}\t{mode}\t{scope}\t{state}")
+    _list_oauth_sessions(api)
 
 
 @token.command()
@@ -74,3 +76,27 @@ def revoke(server: str, token: str | None, key_id: int) -> None:
     """Revoke key KEY_ID (see `taipan token list`); it stops working at once."""
     Api(server, resolve_token(token)).call("DELETE", f"/api/v1/tokens/{key_id}")
     click.echo(f"revoked key {key_id}")
+
+
+# -- OAuth sessions (apps signed in with `pixi auth login --oauth`) ---------------------------
+
+
+def _list_oauth_sessions(api: Api) -> None:
+    for item in api.call("GET", "/api/v1/oauth/sessions").json():
+        mode = "read-only" if item["read_only"] else "read-write"
+        click.echo(
+            f"oauth:{item['id']}\t{item['client_name']}\t{mode}\tall channels\t"
+            f"signed in {_when(item['created_ms'])}, last refreshed {_when(item['last_used_ms'])}"
+        )
+
+
+@token.command(name="revoke-session")
+@server_options
+@click.argument("session_id")
+def revoke_session(server: str, token: str | None, session_id: str) -> None:
+    """Sign out OAuth session SESSION_ID (`oauth:N` in `taipan token list`); its tokens stop working at once."""
+    number = session_id.removeprefix("oauth:")
+    if not number.isdigit():
+        raise click.BadParameter("give the session's number, e.g. oauth:12 or 12", param_hint="SESSION_ID")
+    Api(server, resolve_token(token)).call("DELETE", f"/api/v1/oauth/sessions/{number}")
+    click.echo(f"revoked OAuth session {number}")

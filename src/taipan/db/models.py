@@ -261,3 +261,115 @@ class UploadTicket(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
     expires_ms: Mapped[int] = mapped_column(BigInteger)
     used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# -- OAuth / OpenID Connect provider (taipan.oauth) ------------------------------------------
+
+
+class OAuthClient(Base):
+    """An OAuth client an administrator registered (``rattler`` is built in, not stored).
+
+    ``redirect_uris`` is a JSON list matched exactly; ``loopback`` also allows any
+    ``http://127.0.0.1|[::1]|localhost:<port>/...`` redirect (RFC 8252, native apps).
+    A confidential client has ``secret_hash`` (sha256 of its secret); a public one has none.
+    """
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    redirect_uris: Mapped[str] = mapped_column(Text, default="[]")
+    loopback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class OAuthGrant(Base):
+    """One sign-in of a user to a client (an "OAuth session"): what its tokens stand for.
+
+    Access tokens name the grant (``sid``) and are refused once it is revoked; refresh
+    tokens belong to it. Revoking the grant ends every token it issued.
+    """
+
+    __tablename__ = "oauth_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(1024))
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    flow: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    last_used_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_reason: Mapped[str] = mapped_column(String(255), default="")
+
+
+class OAuthRefreshToken(Base):
+    """A refresh token, stored as its sha256 only. Used once: ``used_ms`` set when it is
+    exchanged for the next one; a second use is a replay and revokes the grant."""
+
+    __tablename__ = "oauth_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class OAuthCode(Base):
+    """An authorization code (sha256 only), good once for a short time, bound to the client,
+    redirect URI and PKCE challenge of its request. ``grant_id`` is the grant it became."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    scope: Mapped[str] = mapped_column(String(1024))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str] = mapped_column(String(255), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_grants.id", ondelete="SET NULL"), nullable=True)
+
+
+class OAuthDeviceCode(Base):
+    """An RFC 8628 device authorization: the device code (sha256 only) the client polls
+    with, and the short user code (sha256 only) a signed-in user types on the device page."""
+
+    __tablename__ = "oauth_device_codes"
+
+    device_code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(1024))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+    last_poll_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    approved_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    denied_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    used_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_grants.id", ondelete="SET NULL"), nullable=True)
+
+
+class OAuthSigningKey(Base):
+    """An RSA key that signs access and ID tokens. Shared by every server process through
+    the database. The newest unretired key signs; retired keys stay published in the JWKS
+    (and accepted) until every token they signed has expired, then are deleted.
+    ``private_pem`` is PKCS#8, encrypted with ``oauth_key_secret`` when ``encrypted``."""
+
+    __tablename__ = "oauth_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    retired_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

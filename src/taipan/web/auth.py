@@ -19,6 +19,7 @@ from taipan.accounts import sessions
 from taipan.accounts.keys import looks_like_key, principal_for_key
 from taipan.accounts.principal import Principal
 from taipan.errors import Forbidden, Unauthenticated
+from taipan.oauth.tokens import looks_like_access_token
 from taipan.services import Services
 
 PATH_TOKEN = "taipan.path_token"  # noqa: S105 - a scope key, not a secret
@@ -101,6 +102,10 @@ def _authenticate(request: Request, svc: Services) -> Principal | None:
 
 
 def _verify(svc: Services, username: str | None, secret: str) -> Principal:
+    if looks_like_access_token(secret):  # OAuth: a bearer token, never a password (RFC 6750)
+        if username is not None:
+            raise Unauthenticated("an OAuth access token is a bearer token: send it as Authorization: Bearer")
+        return svc.oauth.principal_for_access_token(secret)
     if username is None or looks_like_key(secret):
         return principal_for_key(svc.db, secret)
     user = svc.passwords.check(username, secret)
