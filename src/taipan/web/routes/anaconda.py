@@ -8,37 +8,37 @@ packages and releases have no separate existence here: they are the files of tha
 
 The two-step upload: `stage` (authenticated) issues a single-use, short-lived ticket
 whose secret travels in `form_data`; the client then POSTs the file to `post_url`
-without credentials, and that POST is checked, stored and indexed like any upload. It
-answers exactly 201, and failures come back as S3-style XML, which anaconda-client reads.
+without credentials (routes/anaconda_upload.py), and that POST is checked, stored and
+indexed like any upload. It answers exactly 201, and failures come back as S3-style XML,
+which anaconda-client reads.
 """
 
 from __future__ import annotations
 
-import base64
+import re
 from typing import Any
-from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from taipan.accounts.principal import Principal
 from taipan.channels import service
 from taipan.channels.tokens import create_key
 from taipan.conda.names import DEFAULT_LABEL
-from taipan.errors import InvalidInput, NotFound, TaipanError
+from taipan.errors import InvalidInput, NotFound
 from taipan.packages import tickets
 from taipan.packages.query import FileInfo, list_files
 from taipan.packages.remove import delete_file
 from taipan.services import Services
 from taipan.web import auth
-from taipan.web.deps import Address, Caller, Svc, User, services
-from taipan.web.errors import status_for
-from taipan.web.receive import receive_multipart
+from taipan.web.deps import Address, Caller, Svc, User
+from taipan.web.routes.anaconda_upload import UPLOAD_PATH
 
 router = APIRouter(prefix="/api", tags=["upload (anaconda.org)"])
-UPLOAD_PATH = "/api/anaconda/upload"
+HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
 
 
 class StageIn(BaseModel):
@@ -154,47 +154,6 @@ def stage(
     return {"post_url": _public_url(svc, request) + UPLOAD_PATH, "form_data": {"ticket": secret}, "dist_id": ticket.id}
 
 
-@router.post(UPLOAD_PATH.removeprefix("/api"), status_code=201, summary="The S3-style upload (credentials: the ticket)")
-async def upload(request: Request) -> Response:
-    svc = services(request)
-    spent: list[tuple[tickets.Ticket, Principal]] = []
-
-    async def check_ticket(fields: dict[str, bytes]) -> None:
-        secret = fields.get("ticket")
-        if not secret:
-            raise InvalidInput("the form must carry the ticket from stage, before the file")
-        spent.append(await run_in_threadpool(tickets.redeem, svc.db, secret.decode("utf-8", "replace")))
-
-    try:
-        form = await receive_multipart(
-            request, svc.storage, svc.settings.max_upload_size, frozenset({"file"}), before_file=check_ticket
-        )
-        if not form.files or not spent:
-            raise InvalidInput("the form has no file part")
-        for extra in form.files[1:]:
-            await run_in_threadpool(svc.storage.delete, extra.staged.key)
-        ticket, who = spent[0]
-        staged = form.files[0].staged
-        md5 = form.fields.get("Content-MD5")
-        if md5 and base64.b64decode(md5) != bytes.fromhex(staged.hashes.md5):
-            await run_in_threadpool(svc.storage.delete, staged.key)
-            return _s3_error(400, "InvalidDigest", "the Content-MD5 you specified did not match what we received")
-        await run_in_threadpool(
-            lambda: svc.ingestor.ingest(
-                who,
-                ticket.channel,
-                ticket.filename,
-                staged,
-                expected_sha256=ticket.sha256,
-                expected_subdir=ticket.subdir,
-                labels=ticket.labels,
-            )
-        )
-    except TaipanError as exc:
-        return _s3_error(status_for(exc), type(exc).__name__, str(exc))
-    return Response(status_code=201)
-
-
 @router.post("/commit/{owner}/{name}/{version}/{basename:path}", summary="Finish a staged upload")
 def commit(
     owner: str, name: str, version: str, basename: str, body: CommitIn, request: Request, svc: Svc, who: User
@@ -240,11 +199,12 @@ def _writable_channel(svc: Services, who: Principal, owner: str) -> None:
 
 
 def _public_url(svc: Services, request: Request) -> str:
+    """Where clients reach this server: the operator's ``public_url`` when set, else what this
+    request was sent to (its Host; its scheme, which the server takes from X-Forwarded-Proto
+    only when a trusted proxy sends it). A Host that is not a host name is not believed."""
     if "public_url" in svc.settings.model_fields_set:
         return svc.settings.public_url
-    return str(request.base_url).rstrip("/")
-
-
-def _s3_error(status: int, code: str, message: str) -> Response:
-    xml = f"<?xml version='1.0'?><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
-    return Response(xml, status_code=status, media_type="application/xml")
+    host = request.headers.get("host", "")
+    if not HOST.fullmatch(host):
+        return svc.settings.public_url
+    return f"{request.url.scheme}://{host}"
