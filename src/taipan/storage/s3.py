@@ -393,7 +393,7 @@ class S3Storage:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
         for page in pages:
             for upload in page.get("Uploads", []):
-                if _ns(upload["Initiated"]) >= before_ns:
+                if self._last_written_ns(upload["Key"], upload["UploadId"], upload["Initiated"]) >= before_ns:
                     continue
                 with contextlib.suppress(ClientError):  # completed or aborted meanwhile (another process)
                     self.client.abort_multipart_upload(
@@ -401,6 +401,15 @@ class S3Storage:
                     )
                     removed += 1
         return removed
+
+    def _last_written_ns(self, name: str, upload_id: str, initiated: datetime) -> int:
+        """When an unfinished upload last received a part (a live one keeps sending them)."""
+        newest = _ns(initiated)
+        pages = self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        with contextlib.suppress(ClientError):  # completed or aborted meanwhile: gone either way
+            for page in pages:
+                newest = max([newest, *(_ns(part["LastModified"]) for part in page.get("Parts", []))])
+        return newest
 
     def check(self) -> None:
         # A listing, not a bucket HEAD: credentials scoped to the prefix may not reach the bucket.

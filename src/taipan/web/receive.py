@@ -150,6 +150,10 @@ async def _receive_multipart(
     except FormParserError as exc:
         raise InvalidInput(f"the multipart body is malformed: {exc}") from None
     await reader.drain()
+    if body.used == 0:
+        raise InvalidInput("the multipart body is empty: it has no parts, so no file")
+    if reader.open_part:
+        raise InvalidInput("the multipart body ended in the middle of a part")
     if not reader.ended:
         raise InvalidInput("the multipart body ended before its closing boundary (truncated, or the wrong boundary)")
     await reader.let_in()
@@ -225,6 +229,7 @@ class _PartReader:
         self._parts = 0
         self._received = 0
         self.ended = False
+        self.open_part = False
         self.form = Form()
 
     def callbacks(self) -> dict[str, object]:
@@ -269,6 +274,7 @@ class _PartReader:
             if self._parts > self._limits.parts:
                 raise InvalidInput(f"too many parts in the multipart body (at most {self._limits.parts})")
             self._headers, self._header_name, self._header_value = {}, b"", b""
+            self.open_part = True
         elif kind == "field":
             self._header_name += payload
         elif kind == "value":
@@ -311,8 +317,9 @@ class _PartReader:
         elif self._text is not None:
             self.form.fields[self._part_name] = bytes(self._text)
             self._text = None
-            if self._gate is not None and await self._gate.check(dict(self.form.fields)):
-                self._gate = None
+        self.open_part = False
+        if self._gate is not None and await self._gate.check(dict(self.form.fields)):
+            self._gate = None
 
 
 def _check_declared_length(request: Request, limit: int) -> None:
