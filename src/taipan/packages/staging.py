@@ -82,7 +82,11 @@ def sweep_storage(storage: Storage, older_than_s: float, now_ns: int | None = No
     stale = [info.key for info in storage.list(STAGING_PREFIX) if info.modified_ns < cutoff]
     for key in stale:
         storage.delete(key)
-    partial = storage.remove_partial_writes(cutoff)
+    try:
+        partial = storage.remove_partial_writes(cutoff)
+    except Exception:  # e.g. credentials that may not list multipart uploads: the staged objects still went
+        log.warning("could not remove partial writes; the bucket's lifecycle rule must", exc_info=True)
+        partial = 0
     if stale or partial:
         log.info("removed %d staged leftovers and %d partial writes", len(stale), partial)
     return Swept(len(stale), partial)
