@@ -43,8 +43,23 @@ class Settings(BaseSettings):
     storage_url: str = Field(default="", description="Where package files live; default file://data_dir/channels.")
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = Field(default="", description="URL clients use to reach the server (for printed links).")
-    max_upload_size: int = Field(default=GIB, ge=1, description="Largest accepted package file, bytes.")
+    public_url: str = Field(
+        default="",
+        description="URL clients use to reach the server (printed links, anaconda-client's upload URL); "
+        "default http://host:port, and for anaconda-client the URL it reached the server at.",
+    )
+    max_upload_size: int = Field(
+        default=GIB, ge=1, description="Largest accepted upload request: all its package files together, bytes."
+    )
+    max_form_fields_size: int = Field(
+        default=MIB, ge=1024, description="Largest total of an upload form's text fields (attestation, ticket), bytes."
+    )
+    upload_timeout: int = Field(
+        default=2 * 3600,
+        ge=1,
+        description="Longest one upload's body may take to arrive, seconds (slower ones are cut off); "
+        "staged leftovers older than twice this are removed.",
+    )
     max_unpacked_ratio: int = Field(
         default=200, ge=1, description="Largest allowed uncompressed/compressed ratio of an archive."
     )
@@ -153,7 +168,10 @@ class Settings(BaseSettings):
             self.storage_url = f"file://{data_dir / 'channels'}"
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
-        self.public_url = self.public_url.rstrip("/")
+            # A derived value, not the operator's: clients that can, get the URL they used instead.
+            self.model_fields_set.discard("public_url")
+        else:
+            self.public_url = self.public_url.rstrip("/")
         self.oidc_issuers = _check_issuers(self.oidc_issuers)
         return self
 

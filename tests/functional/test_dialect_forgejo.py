@@ -8,6 +8,7 @@ import bz2
 import hashlib
 import json
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,3 +156,66 @@ def test_forgejo_condarc_keeps_working_with_rattler(
         assert result["ok"], result
         assert sorted(r["name"] for r in result["records"]) == ["fj-app", "fj-lib"]
         assert all(r["url"].startswith(channel_url + "/") for r in result["records"]), result
+
+
+# --- {owner} and channels made on first upload -----------------------------------------------
+
+
+def put(url: str, path: Path, headers: dict[str, str]) -> httpx.Response:
+    return httpx.put(url, content=path.read_bytes(), headers=headers)
+
+
+def test_first_upload_to_a_new_channel_of_your_own_makes_it(server: Server, pkgdir: Path) -> None:
+    user = accounts.new_user(server, "fjn")
+    key = accounts.new_key(server, user)
+    channel = f"fjnew-{user[-8:]}"
+    path = packages.build(Spec("fj-new"), pkgdir)
+    created = put(f"{server.url}/api/packages/{user}/conda/{channel}/{path.name}", path, basic(user, key))
+    assert created.status_code == 201, created.text
+    with httpx.Client(base_url=server.url, headers=accounts.bearer(key)) as http:
+        info = http.get(f"/api/v1/channels/{channel}").json()
+        assert info["owner"] == user
+        assert info["private"] is False  # Taipan's default for a new channel
+    assert path.name in httpx.get(f"{server.url}/{channel}/noarch/repodata.json").json()["packages.conda"]
+    # The same under the owner's name in another case: Forgejo owners are case-insensitive.
+    again = packages.build(Spec("fj-new", "1.1"), pkgdir)
+    upper = put(f"{server.url}/api/packages/{user.upper()}/conda/{channel}/{again.name}", again, basic(user, key))
+    assert upper.status_code == 201, upper.text
+
+
+def test_a_read_only_key_makes_no_channel(server: Server, pkgdir: Path) -> None:
+    user = accounts.new_user(server, "fjr")
+    key = accounts.new_key(server, user, read_only=True)
+    channel = f"fjro-{user[-8:]}"
+    path = packages.build(Spec("fj-ro"), pkgdir)
+    refused = put(f"{server.url}/api/packages/{user}/conda/{channel}/{path.name}", path, basic(user, key))
+    assert refused.status_code == 401
+    assert "www-authenticate" in refused.headers
+    assert httpx.get(f"{server.url}/api/v1/channels/{channel}", headers=accounts.bearer(key)).status_code == 404
+
+
+def test_another_owners_path_never_reaches_a_channel_you_merely_have_rights_in(
+    server: Server, owner: tuple[str, str], pkgdir: Path
+) -> None:
+    bob, bob_key = owner  # owns channel {bob}
+    alice = accounts.new_user(server, "fja")
+    alice_key = accounts.new_key(server, alice)
+    accounts.add_member(server, bob_key, bob, alice, "contributor")
+    path = packages.build(Spec("fj-cross"), pkgdir)
+    as_alice = basic(alice, alice_key)
+    # Bob's channel under Alice's path: not hers, so not there (and not made).
+    mine = put(f"{server.url}/api/packages/{alice}/conda/{bob}/{path.name}", path, as_alice)
+    assert mine.status_code == 404
+    assert f"/api/packages/{bob}/conda/{bob}/" in mine.json()["error"]
+    assert (
+        httpx.get(f"{server.url}/api/packages/{alice}/conda/{bob}/noarch/repodata.json", headers=as_alice).status_code
+        == 404
+    )
+    # A new channel under Bob's path: only Bob makes channels there.
+    fresh = f"fjb-{uuid.uuid4().hex[:8]}"
+    theirs = put(f"{server.url}/api/packages/{bob}/conda/{fresh}/{path.name}", path, as_alice)
+    assert theirs.status_code == 401
+    assert httpx.get(f"{server.url}/api/v1/channels/{fresh}", headers=accounts.bearer(bob_key)).status_code == 404
+    # Bob's channel under Bob's path: Alice contributes there, as an org member would in Forgejo.
+    right = put(f"{server.url}/api/packages/{bob}/conda/{bob}/{path.name}", path, as_alice)
+    assert right.status_code == 201, right.text

@@ -3,8 +3,8 @@
 A file arrives already staged in storage (streamed there by the web layer, hashing as it
 went). Here it is checked through and through, and only then, inside one transaction
 that holds the subdir's lock, moved to its final key, recorded, and its shard
-rewritten. Any failure leaves nothing behind: the staged object is removed, and no
-record or index byte changes.
+rewritten. Any failure leaves no record or index byte changed; the staged object stays
+where it is, for its owner (a staging scope, packages/staging.py) to remove.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from taipan.db.models import Channel, PackageFile, Subdir, now_ms
 from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TaipanError, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.metrics import Metrics
+from taipan.packages.staging import staging_key
 from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,10 @@ class Ingestor:
         labels: Sequence[str] | None = None,
         attestation: bytes | None = None,
     ) -> Stored:
-        """Check, store, record and index one staged file. The staged object is gone afterwards.
+        """Check, store, record and index one staged file.
+
+        Stored, the staged object has been moved into place (consumed); refused, it is left
+        for the staging scope that made it, which removes it.
 
         ``attestation`` (a Sigstore bundle) is stored next to the file in the same step; a
         forced replacement without one drops the old file's.
@@ -184,12 +188,11 @@ class Ingestor:
             self.metrics.uploads.labels("refused").inc()
             raise
         finally:
-            self.storage.delete(staged.key)
             if attested is not None:
                 self.storage.delete(attested)  # moved into place unless the upload failed
 
     def _stage(self, data: bytes) -> str:
-        key = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        key = staging_key("attestation-")
         writer = self.storage.writer(key)
         try:
             writer.write(data)

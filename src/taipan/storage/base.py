@@ -66,6 +66,12 @@ class Storage(Protocol):
         """Raise if the storage cannot be used right now."""
         ...
 
+    def remove_partial_writes(self, before_ns: int) -> int:
+        """Remove what writers never closed nor aborted left (a process killed mid-write):
+        those last written (or, where the store knows no better, begun) before ``before_ns``.
+        Returns how many went. Writers still in progress and younger are left alone."""
+        ...
+
 
 def check_key(key: str) -> str:
     parts = key.split("/")

@@ -101,6 +101,18 @@ class LocalStorage:
                 path = Path(dirpath) / name
                 yield _info(path.relative_to(self.root).as_posix(), path)
 
+    def remove_partial_writes(self, before_ns: int) -> int:
+        # A temporary file's mtime is its last write: a live upload keeps refreshing it.
+        removed = 0
+        for path in (self.root / TMP_DIR).iterdir():
+            try:
+                if path.is_file() and path.stat().st_mtime_ns < before_ns:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # closed, aborted or swept by another process meanwhile
+                continue
+        return removed
+
     def check(self) -> None:
         probe = self.root / TMP_DIR / f"probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"")

@@ -13,8 +13,9 @@ Keys live under ``prefix`` in one bucket. What the port promises, and how S3 giv
 - a missing object (NoSuchKey, 404) is ``FileNotFoundError``; a missing bucket is not.
 
 A process killed during a multipart upload leaves an incomplete upload that no listing
-shows; a bucket lifecycle rule ("abort incomplete multipart uploads after a day")
-reclaims it (docs/deployment.md).
+shows; ``remove_partial_writes`` aborts those begun before a cutoff (every server runs it
+at start and periodically), and a bucket lifecycle rule ("abort incomplete multipart
+uploads after a day") is a second net (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def _missing(error: ClientError) -> bool:
 
 def _seconds_ns(when: datetime) -> int:
     return int(when.timestamp()) * 1_000_000_000
+
+
+def _ns(when: datetime) -> int:
+    return int(when.timestamp() * 1e9)
 
 
 class S3Writer:
@@ -382,6 +387,29 @@ class S3Storage:
                     size=item["Size"],
                     modified_ns=_seconds_ns(item["LastModified"]),
                 )
+
+    def remove_partial_writes(self, before_ns: int) -> int:
+        removed = 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if self._last_written_ns(upload["Key"], upload["UploadId"], upload["Initiated"]) >= before_ns:
+                    continue
+                with contextlib.suppress(ClientError):  # completed or aborted meanwhile (another process)
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    removed += 1
+        return removed
+
+    def _last_written_ns(self, name: str, upload_id: str, initiated: datetime) -> int:
+        """When an unfinished upload last received a part (a live one keeps sending them)."""
+        newest = _ns(initiated)
+        pages = self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        with contextlib.suppress(ClientError):  # completed or aborted meanwhile: gone either way
+            for page in pages:
+                newest = max([newest, *(_ns(part["LastModified"]) for part in page.get("Parts", []))])
+        return newest
 
     def check(self) -> None:
         # A listing, not a bucket HEAD: credentials scoped to the prefix may not reach the bucket.

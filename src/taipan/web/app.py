@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +14,7 @@ from taipan import __version__
 from taipan.db import migrate
 from taipan.services import Services, build_services
 from taipan.settings import Settings
-from taipan.web import errors
+from taipan.web import errors, uploads
 from taipan.web.auth import TokenPathMiddleware
 from taipan.web.observe import ObserveMiddleware
 from taipan.web.routes import (
@@ -21,6 +23,7 @@ from taipan.web.routes import (
     anaconda_accounts,
     anaconda_labels,
     anaconda_packages,
+    anaconda_upload,
     artifactory,
     channels,
     files,
@@ -44,9 +47,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         if not migrate.is_current(svc.db):
             raise RuntimeError("the database schema is not up to date: run `taipan db upgrade`")
         app.state.services = svc
+        # Crash leftovers in staging: removed now, then periodically (web/uploads.py).
+        sweeper = asyncio.create_task(uploads.sweep_periodically(uploads.staging_of(svc)))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             svc.metrics.process_exited()
             svc.downloads.flush()
             if services is None:
@@ -78,6 +86,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         anaconda_accounts,
         anaconda_packages,
         anaconda_labels,
+        anaconda_upload,
         quetz,
         forgejo,
         artifactory,

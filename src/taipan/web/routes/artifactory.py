@@ -17,13 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from taipan.accounts.principal import Principal
-from taipan.errors import Conflict, NotFound
+from taipan.errors import NotFound
 from taipan.packages.query import find_file
 from taipan.web import uploads
 from taipan.web.deps import services
-from taipan.web.receive import receive_raw
 
-router = APIRouter(tags=["upload (artifactory)"])
+router = APIRouter(tags=["upload (artifactory)"], route_class=uploads.DialectRoute)
 
 RAW_DOC = {"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -38,15 +37,12 @@ RAW_DOC = {"requestBody": {"content": {"application/octet-stream": {"schema": {"
 )
 async def deploy(channel: str, subdir: str, filename: str, request: Request) -> JSONResponse:
     who = await uploads.authorized_uploader(request, channel)
-    svc = services(request)
-    staged = await receive_raw(request, svc.storage, svc.settings.max_upload_size)
-    try:
-        stored = await uploads.ingest(request, who, channel, filename, staged, expected_subdir=subdir)
-    except Conflict:
-        if not await run_in_threadpool(_holds, request, who, channel, subdir, filename, staged.hashes.sha256):
-            raise
-        body = {"channel": channel, "subdir": subdir, "filename": filename, "sha256": staged.hashes.sha256}
-        return JSONResponse({**body, "size": staged.hashes.size, "replaced": False, "unchanged": True}, 201)
+    async with uploads.staging(request) as scope:
+        staged = (await uploads.receive_body(request, scope, "raw")).files[0].staged
+        if await run_in_threadpool(_holds, request, who, channel, subdir, filename, staged.hashes.sha256):
+            body = {"channel": channel, "subdir": subdir, "filename": filename, "sha256": staged.hashes.sha256}
+            return JSONResponse({**body, "size": staged.hashes.size, "replaced": False, "unchanged": True}, 201)
+        stored = await uploads.ingest(request, scope, who, channel, filename, staged, expected_subdir=subdir)
     return JSONResponse(uploads.stored_body(stored), status_code=201)
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from taipan.accounts.principal import Principal
 from taipan.errors import InvalidInput, NotFound
-from taipan.packages.ingest import Staged, Stored
 from taipan.packages.reindex import Reindexed, reindex_subdir
 from taipan.packages.remove import delete_file
-from taipan.web import auth, uploads
-from taipan.web.deps import Address, Caller, Svc, services
-from taipan.web.receive import receive_multipart, receive_raw
+from taipan.web import uploads
+from taipan.web.deps import Address, Caller, Svc
 
-router = APIRouter(tags=["upload (prefix)"])
+router = APIRouter(tags=["upload (prefix)"], route_class=uploads.DialectRoute)
 
 UPLOAD_DOC = {
     "requestBody": {
@@ -50,58 +48,30 @@ UPLOAD_DOC = {
     openapi_extra=UPLOAD_DOC,
 )
 async def upload(channel: str, request: Request) -> JSONResponse:
-    svc = services(request)
-    who = await run_in_threadpool(auth.principal, request, svc)
     channel = _one_segment(channel)
-    # Refuse before a single body byte is stored.
-    await run_in_threadpool(svc.ingestor.authorize, who, channel)
-    limit = svc.settings.max_upload_size
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await receive_multipart(request, svc.storage, limit, frozenset({"file"}))
-        extra = [p.staged for p in form.files[1:]]
-        for staged in extra:
-            await run_in_threadpool(svc.storage.delete, staged.key)
+    who = await uploads.authorized_uploader(request, channel)  # refuse before a single body byte is stored
+    async with uploads.staging(request) as scope:
+        form = await uploads.receive_body(request, scope, "either", file_fields=frozenset({"file"}))
         if not form.files:
             raise InvalidInput("the multipart body has no 'file' part")
-        part = form.files[0]
-        filename = part.headers.get("x-file-name") or part.filename
-        sha256 = part.headers.get("x-file-sha256")
-        staged = part.staged
-        attestation = form.fields.get("attestation")  # a Sigstore bundle (rattler-build --attestation)
-    else:
-        staged = await receive_raw(request, svc.storage, limit)
-        filename = request.headers.get("x-file-name")
-        sha256 = request.headers.get("x-file-sha256")
-        attestation = None
-    stored = await _ingest(request, who, channel, filename, staged, sha256, attestation)
-    return JSONResponse(uploads.stored_body(stored), status_code=200)
-
-
-async def _ingest(
-    request: Request,
-    who: Principal | None,
-    channel: str,
-    filename: str | None,
-    staged: Staged,
-    sha256: str | None,
-    attestation: bytes | None = None,
-) -> Stored:
-    svc = services(request)
-    if not filename:
-        await run_in_threadpool(svc.storage.delete, staged.key)
-        raise InvalidInput("the file name is missing: send it in the X-File-Name header")
-    return await run_in_threadpool(
-        lambda: svc.ingestor.ingest(
+        part = form.files[0]  # further file parts are not this dialect's: the scope drops them
+        headers: Mapping[str, str] = request.headers if form.raw else part.headers
+        filename = headers.get("x-file-name") or part.filename
+        if not filename:
+            raise InvalidInput("the file name is missing: send it in the X-File-Name header")
+        stored = await uploads.ingest(
+            request,
+            scope,
             who,
             channel,
             filename,
-            staged,
-            expected_sha256=sha256,
+            part.staged,
+            expected_sha256=headers.get("x-file-sha256"),
             force=uploads.truthy(request.query_params.get("force")),
             labels=request.query_params.getlist("label") or None,
-            attestation=attestation,
+            attestation=form.fields.get("attestation"),  # a Sigstore bundle (rattler-build --attestation)
         )
-    )
+    return JSONResponse(uploads.stored_body(stored), status_code=200)
 
 
 @router.delete("/api/v1/delete/{channel:path}/{subdir}/{filename}", summary="Delete one package file")
