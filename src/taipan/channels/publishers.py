@@ -149,13 +149,11 @@ def mint_upload_key(db: Database, verifier: TokenVerifier, token: str, ttl_s: in
         if not matched:
             raise Forbidden(f"no trusted publisher matches this token ({describe(verified)})")
         name = identity(verified)
-        key, row = keys.mint(
-            session,
-            user_id=None,
-            name=name,
-            channel_caps={channel_id: Role.CONTRIBUTOR for channel_id in matched},
-            expires_ms=now_ms() + ttl_s * 1000,
+        grant = keys.Grant(
+            channel_caps={channel_id: Role.CONTRIBUTOR for channel_id in matched}, expires_ms=now_ms() + ttl_s * 1000
         )
+        # No parent credential: the verified token, matched against the channels' publishers, is the authority.
+        key, row = keys.mint(session, user_id=None, name=name, grant=grant, parent=None)
         for channel_name in matched.values():
             audit.record(
                 session,
