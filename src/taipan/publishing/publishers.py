@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from taipan.accounts import audit, keys
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
-from taipan.channels.claims import PublisherSpec, describe, identity, matches, validated
 from taipan.db.engine import Database
 from taipan.db.models import Channel, TrustedPublisher, now_ms
 from taipan.errors import Conflict, Forbidden, InvalidInput, NotFound
-from taipan.oidc.verify import TokenVerifier, VerifiedToken
+from taipan.publishing.claims import PublisherSpec, describe, identity, matches, validated
+from taipan.publishing.oidc.verify import TokenVerifier, VerifiedToken
 
 MAX_PUBLISHERS_PER_CHANNEL = 100
 
