@@ -11,10 +11,10 @@ from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
 from taipan.metrics import Metrics
 from taipan.oauth.provider import OAuthProvider
-from taipan.oidc.httpx_source import HttpJwksSource
-from taipan.oidc.verify import KeyCache, TokenVerifier
 from taipan.packages.downloads import DownloadCounter
 from taipan.packages.ingest import Ingestor
+from taipan.publishing.oidc.httpx_source import HttpJwksSource
+from taipan.publishing.oidc.verify import KeyCache, TokenVerifier
 from taipan.settings import Settings
 from taipan.storage.base import Storage
 from taipan.storage.factory import Presigner, open_storage, presigner, storage_config

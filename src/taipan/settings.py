@@ -6,6 +6,7 @@ variables, a TOML file (``TAIPAN_CONFIG`` or ``--config``), then the defaults.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -85,9 +86,10 @@ class Settings(BaseSettings):
     access_log: bool = Field(default=False, description="Log every request (method, path, status, duration).")
     workers: int = Field(default=1, ge=1, description="Server processes `taipan serve` runs (--workers).")
     trusted_proxies: str = Field(
-        default="127.0.0.1",
-        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto "
-        "headers are believed (the client address counts failed sign-ins); '*' trusts any.",
+        default="",
+        description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For / "
+        "X-Forwarded-Proto headers are believed (the client address counts failed sign-ins and goes into the "
+        "audit log); '*' trusts any. Default: none, so the headers are ignored.",
     )
     s3_endpoint_url: str = Field(
         default="",
@@ -173,6 +175,7 @@ class Settings(BaseSettings):
         else:
             self.public_url = self.public_url.rstrip("/")
         self.oidc_issuers = _check_issuers(self.oidc_issuers)
+        parse_trusted_proxies(self.trusted_proxies)
         return self
 
     @property
@@ -231,6 +234,17 @@ def _check_issuers(issuers: dict[str, str]) -> dict[str, str]:
     if len(set(cleaned.values())) != len(cleaned):
         raise ValueError("oidc_issuers: two providers share one issuer URL")
     return cleaned
+
+
+def parse_trusted_proxies(value: str) -> tuple[bool, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
+    """(trust any, networks) from ``trusted_proxies``: comma-separated addresses or CIDR networks, or ``*``."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if "*" in items:
+        return True, ()
+    try:
+        return False, tuple(ipaddress.ip_network(item, strict=False) for item in items)
+    except ValueError as exc:
+        raise ValueError(f"trusted_proxies: {exc} (give IP addresses or networks, or '*')") from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -378,7 +378,7 @@ def test_minted_key_can_only_upload_to_its_channel(srv: Server, issuers: Issuers
         assert http.get("/api/v1/tokens").json() == []
         assert http.get("/api/v1/audit").status_code == 403
         for key_id in range(1, 4):  # no revoking anyone's keys, other minted keys included
-            assert http.delete(f"/api/v1/tokens/{key_id}").status_code == 404
+            assert http.delete(f"/api/v1/tokens/{key_id}").status_code == 403  # narrowed: revokes nothing
     with httpx.Client(base_url=srv.url, headers=bearer(owner_key)) as http:
         assert [f["filename"] for f in http.get(f"/api/v1/channels/{mine}/files").json()] == [pkg.name]
 
@@ -419,8 +419,7 @@ def test_minted_key_expires(short_srv: Server, issuers: Issuers, pkgdir: Path) -
     channel, owner_key = _owned_channel(short_srv)
     token, _ = _publisher_and_token(issuers, short_srv, owner_key, channel, "github", "RSA")
     key = _minted(short_srv, token)
-    # The key's clock starts on the server before this returns: waiting from here is never too short.
-    minted_at = time.monotonic()
+    minted_at = time.monotonic()  # after the answer: the key was made before it (a loaded mint can take a while)
     with httpx.Client(base_url=short_srv.url, headers=bearer(key)) as http:
         assert upload_raw(http, channel, packages.build(Spec("tp-early"), pkgdir)).status_code == 200
         time.sleep(max(0.0, minted_at + SHORT_TTL + 0.3 - time.monotonic()))

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
-from taipan.accounts.principal import Principal
+from taipan.accounts.principal import Principal, require_admin
 from taipan.db.engine import Database
 from taipan.db.models import Invitation, now_ms
 from taipan.errors import Forbidden, InvalidInput, NotFound
@@ -54,10 +54,8 @@ def _info(row: Invitation) -> InvitationInfo:
     )
 
 
-def _require_admin(principal: Principal | None) -> Principal:
-    if principal is None or not principal.is_admin or principal.channel_caps is not None:
-        raise Forbidden("only a server administrator may manage invitations")
-    return principal
+def _require_admin(principal: Principal | None, *, changing: bool = True) -> Principal:
+    return require_admin(principal, changing=changing, what="managing invitations")
 
 
 def create_invitation(
@@ -82,7 +80,7 @@ def create_invitation(
 
 def list_invitations(db: Database, principal: Principal | None, limit: int = 200) -> list[InvitationInfo]:
     """Newest first."""
-    _require_admin(principal)
+    _require_admin(principal, changing=False)
     with db.read() as session:
         rows = session.scalars(select(Invitation).order_by(Invitation.id.desc()).limit(limit))
         return [_info(r) for r in rows]

@@ -23,7 +23,7 @@ from taipan.accounts import audit
 from taipan.accounts.principal import Principal, Role
 from taipan.db.engine import Database
 from taipan.db.models import ApiKey, ApiKeyChannel, Channel, User, now_ms
-from taipan.errors import InvalidInput, NotFound, Unauthenticated
+from taipan.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
 PREFIX = "taipan-"
 ALPHABET = string.ascii_letters + string.digits
@@ -83,11 +83,12 @@ def _principal(db: Database, which: ColumnElement[bool]) -> Principal:
     return Principal(
         user_id=user.id if user else None,
         username=user.username if user else api_key.name,
-        is_admin=bool(user and user.is_admin),
+        user_is_admin=bool(user and user.is_admin),
         read_only=api_key.read_only,
         channel_caps=caps,
         key_id=api_key.id,
         publisher=user is None,
+        expires_ms=api_key.expires_ms,
     )
 
 
@@ -98,20 +99,62 @@ def _caps(session: Session, api_key: ApiKey) -> dict[int, Role]:
     return {channel_id: Role.parse(role) for channel_id, role in rows}
 
 
+@dataclass(frozen=True)
+class Grant:
+    """What a new key may do, before it is checked against the credential that asks for it."""
+
+    read_only: bool = False
+    channel_caps: Mapping[int, Role] | None = None
+    expires_ms: int | None = None
+
+
+def within(parent: Principal, wanted: Grant) -> Grant:
+    """``wanted`` narrowed to what ``parent`` (the credential minting it) may do: a key never
+    out-ranks or outlives the credential that made it.
+
+    Read-only stays read-only; a channel-scoped parent mints only inside its scope (by
+    default its whole scope), each channel up to the parent's own cap; the expiry is the
+    earlier of the one asked for and the parent's. Administrator rights need an unnarrowed
+    credential, so a narrowed child never has them (see Principal.is_admin).
+    """
+    if parent.publisher:
+        raise Forbidden("a trusted publisher's upload key cannot make keys")
+    caps = wanted.channel_caps
+    if parent.channel_caps is not None:
+        caps = dict(parent.channel_caps) if caps is None else caps
+        for channel_id, role in caps.items():
+            cap = parent.channel_caps.get(channel_id)
+            if cap is None or role > cap:
+                raise Forbidden("a channel-scoped key may only make keys for its own channels, up to its own roles")
+    expires = wanted.expires_ms
+    if parent.expires_ms is not None:
+        expires = parent.expires_ms if expires is None else min(expires, parent.expires_ms)
+    return Grant(wanted.read_only or parent.read_only, caps, expires)
+
+
 def mint(
     session: Session,
     *,
     user_id: int | None,
     name: str,
-    read_only: bool = False,
-    channel_caps: Mapping[int, Role] | None = None,
-    expires_ms: int | None = None,
+    grant: Grant,
+    parent: Principal | None,
 ) -> tuple[str, ApiKey]:
-    """Store a new key (inside the caller's transaction); return the key itself and its row."""
+    """The one place keys are made (inside the caller's transaction); returns the key and its row.
+
+    ``parent`` is the credential asking: the key is narrowed to it (:func:`within`) and acts for
+    the same user. None only for keys the server itself issues: the admin token, and a trusted
+    publisher's upload key (whose authority is the verified OIDC token, checked by its caller).
+    """
+    if parent is not None:
+        if parent.user_id != user_id:
+            raise Forbidden("a key can only be made for the user of the credential asking for it")
+        grant = within(parent, grant)
     if not name or len(name) > 255:
         raise InvalidInput("a key needs a name of 1 to 255 characters")
-    if expires_ms is not None and expires_ms <= now_ms():
+    if grant.expires_ms is not None and grant.expires_ms <= now_ms():
         raise InvalidInput("the expiry must be in the future")
+    read_only, channel_caps, expires_ms = grant.read_only, grant.channel_caps, grant.expires_ms
     key = new_key()
     row = ApiKey(
         key_hash=digest(key),
@@ -131,10 +174,10 @@ def mint(
 def list_keys(db: Database, user_id: int) -> list[KeyInfo]:
     with db.read() as session:
         rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)).all()
-        return [_key_info(session, r) for r in rows]
+        return [key_info(session, r) for r in rows]
 
 
-def _key_info(session: Session, row: ApiKey) -> KeyInfo:
+def key_info(session: Session, row: ApiKey) -> KeyInfo:
     channels = None
     if row.channel_scoped:
         pairs = session.execute(
@@ -148,7 +191,13 @@ def _key_info(session: Session, row: ApiKey) -> KeyInfo:
 
 
 def revoke(db: Database, principal: Principal, key_id: int, address: str | None = None) -> None:
-    """Revoke one of the caller's keys (an admin may revoke anyone's)."""
+    """Revoke one of the caller's keys (an admin may revoke anyone's).
+
+    Only with a signed-in session, a password or a key that is neither read-only nor
+    channel-scoped: a narrowed key revokes nothing, not even itself.
+    """
+    if principal.narrowed:
+        raise Forbidden("revoking keys needs a key that is neither read-only nor channel-scoped, or signing in")
     with db.write() as session:
         row = session.get(ApiKey, key_id)
         if row is None or principal.user_id is None or (row.user_id != principal.user_id and not principal.is_admin):
@@ -175,7 +224,7 @@ def reset_admin_token(db: Database, token_file: Path) -> str:
             session.flush()
         for old in session.scalars(select(ApiKey).where(ApiKey.name == ADMIN_KEY_NAME, ApiKey.revoked_ms.is_(None))):
             old.revoked_ms = now_ms()
-        key, _ = mint(session, user_id=user.id, name=ADMIN_KEY_NAME)
+        key, _ = mint(session, user_id=user.id, name=ADMIN_KEY_NAME, grant=Grant(), parent=None)
         audit.record(session, "taipan", "key_created", target=ADMIN_KEY_NAME)
     token_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from taipan.accounts.principal import Principal
 from taipan.db.engine import Database
@@ -57,3 +58,11 @@ def principal_for_session(db: Database, token: str) -> tuple[Principal, str] | N
 def end(db: Database, token: str) -> None:
     with db.write() as session:
         session.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+
+
+def end_all(session: Session, user_id: int, *, keep: str | None = None) -> None:
+    """End every session of the user but ``keep`` (a session token), inside the caller's transaction."""
+    query = delete(WebSession).where(WebSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(WebSession.token_hash != _digest(keep))
+    session.execute(query)

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from taipan.accounts import audit
+from taipan.accounts import audit, sessions
 from taipan.accounts.passwords import hash_password, needs_rehash, verify_password
 from taipan.accounts.principal import Principal
 from taipan.db.engine import Database
 from taipan.db.models import User
-from taipan.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from taipan.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _dummy_hash: list[str] = []
@@ -101,17 +101,28 @@ def check_password(db: Database, username: str, password: str) -> UserInfo | Non
     return _info(user)
 
 
-def set_password(db: Database, username: str, new_password: str, *, actor: str) -> None:
+def set_password(
+    db: Database, username: str, new_password: str, *, actor: str, keep_session: str | None = None
+) -> None:
+    """Set the password and end every sign-in session of the user but ``keep_session`` (the
+    caller's own, when users change their own): whoever signed in with the old one is out."""
     password_hash = hash_password(new_password)
     with db.write() as session:
-        find_user(session, username).password_hash = password_hash
+        user = find_user(session, username)
+        user.password_hash = password_hash
+        sessions.end_all(session, user.id, keep=keep_session)
         audit.record(session, actor, "password_changed", target=username)
 
 
-def change_password(db: Database, username: str, current: str, new_password: str) -> None:
-    if check_password(db, username, current) is None:
+def change_password(
+    db: Database, principal: Principal, current: str, new_password: str, *, keep_session: str | None = None
+) -> None:
+    """The caller changes their own password (knowing the current one); other sessions end."""
+    if principal.narrowed or principal.user_id is None:
+        raise Forbidden("changing a password needs signing in, or a key that is neither read-only nor channel-scoped")
+    if check_password(db, principal.username, current) is None:
         raise Unauthenticated("the current password is not right")
-    set_password(db, username, new_password, actor=username)
+    set_password(db, principal.username, new_password, actor=principal.username, keep_session=keep_session)
 
 
 class PasswordCache:

@@ -32,8 +32,8 @@ def effective_role(session: Session, principal: Principal | None, channel: Chann
     """The highest role the caller has in the channel, after the credential's own limits."""
     role: Role | None = None
     if principal is not None:
-        if principal.is_admin:
-            role = Role.OWNER
+        if principal.user_is_admin:
+            role = Role.OWNER  # narrowed below, like any role, by the credential's limits
         elif principal.publisher:
             role = (principal.channel_caps or {}).get(channel.id)
         elif principal.user_id is not None:

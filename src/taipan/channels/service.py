@@ -72,7 +72,7 @@ def list_channels(db: Database, principal: Principal | None) -> list[ChannelInfo
     query = select(Channel).order_by(Channel.name)
     if principal is None:
         query = query.where(Channel.private.is_(False))
-    elif not principal.is_admin:
+    elif not principal.user_is_admin:  # effective_role below applies the credential's limits
         member_of = select(ChannelMember.channel_id).where(ChannelMember.user_id == principal.user_id)
         query = query.where(or_(Channel.private.is_(False), Channel.id.in_(member_of)))
     with db.read() as session:

@@ -25,13 +25,12 @@ def create_key(
     address: str | None = None,
 ) -> tuple[str, keys.KeyInfo]:
     """A new key for the caller. ``channels`` limits it to those channels (each up to a role,
-    default the caller's own); a key can never do more than the caller who made it.
-    Any member, a Viewer too, may mint a read-only key for a channel they can read."""
+    default the caller's own); a key can never do more, or last longer, than the credential
+    that made it (see keys.within). Any member, a Viewer too, may mint a read-only key for a
+    channel they can read."""
     access.refuse_publisher(principal, "make keys")
     if principal is None or principal.user_id is None:
         raise Unauthenticated(access.ANONYMOUS_MESSAGE)
-    if (principal.channel_caps is not None or principal.read_only) and not channels:
-        raise Forbidden("a scoped or read-only key may only mint keys narrower than itself: name the channels")
     expires_ms = None
     if expires_in_days is not None:
         if not 0 < expires_in_days <= MAX_EXPIRY_DAYS:
@@ -39,9 +38,8 @@ def create_key(
         expires_ms = now_ms() + int(expires_in_days * 86_400_000)
     with db.write() as session:
         caps: dict[int, Role] | None = None
-        named: dict[str, str] | None = None
         if channels:
-            caps, named = {}, {}
+            caps = {}
             for channel_name, wanted in channels.items():
                 ref = access.require(session, principal, channel_name, Role.VIEWER)
                 have = access.check(session, principal, ref, Role.VIEWER)
@@ -49,19 +47,17 @@ def create_key(
                 if role > have:
                     raise Forbidden(f"you have {have.label} in {channel_name!r}; a key cannot have {role.label}")
                 caps[ref.id] = role
-                named[channel_name] = role.label
             read_only = read_only or all(r == Role.VIEWER for r in caps.values())
-        key, row = keys.mint(
-            session, user_id=principal.user_id, name=name, read_only=read_only, channel_caps=caps, expires_ms=expires_ms
-        )
-        scope = ",".join(f"{c}:{r}" for c, r in (named or {}).items()) or "all"
+        wanted_grant = keys.Grant(read_only=read_only, channel_caps=caps, expires_ms=expires_ms)
+        key, row = keys.mint(session, user_id=principal.user_id, name=name, grant=wanted_grant, parent=principal)
+        info = keys.key_info(session, row)
+        scope = ",".join(f"{c}:{r}" for c, r in (info.channels or {}).items()) or "all"
         audit.record(
             session,
             principal.username,
             "key_created",
             target=f"{row.id}:{name}",
-            detail=f"read_only={read_only} channels={scope}",
+            detail=f"read_only={info.read_only} channels={scope} expires_ms={info.expires_ms}",
             address=address,
         )
-        info = keys.KeyInfo(row.id, name, principal.username, read_only, named, expires_ms, None, row.created_ms)
     return key, info

@@ -79,8 +79,7 @@ def serve(
         "log_config": log_config(settings),
         "log_level": settings.log_level,
         "access_log": False,  # ObserveMiddleware writes the access log when asked to
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.trusted_proxies,
+        "proxy_headers": False,  # taipan.web.proxies believes forwarded headers from trusted_proxies only
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings, services), **options)

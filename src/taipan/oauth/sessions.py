@@ -49,8 +49,8 @@ def principal_for_access(db: Database, claims: AccessClaims) -> Principal:
     return Principal(
         user_id=user.id,
         username=user.username,
-        # A read-only grant must not reach what only administrators may change.
-        is_admin=user.is_admin and not grant.read_only,
+        # A read-only grant is a narrowed credential: Principal.is_admin is then False.
+        user_is_admin=user.is_admin,
         read_only=grant.read_only,
         via="oauth",
         extra={"oauth_session": str(grant.id), "oauth_client": grant.client_id},

@@ -165,7 +165,7 @@ def readable_channel_ids(principal: Principal | None) -> Select[Any]:
     query = select(Channel.id)
     if principal is None:
         return query.where(public)
-    if principal.is_admin:
+    if principal.user_is_admin:  # the credential's scope narrows it below
         member: Any = true()
     else:
         member = Channel.id.in_(select(ChannelMember.channel_id).where(ChannelMember.user_id == principal.user_id))

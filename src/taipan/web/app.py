@@ -17,6 +17,7 @@ from taipan.settings import Settings
 from taipan.web import errors, uploads
 from taipan.web.auth import TokenPathMiddleware
 from taipan.web.observe import ObserveMiddleware
+from taipan.web.proxies import ForwardedMiddleware
 from taipan.web.routes import (
     accounts,
     anaconda,
@@ -97,4 +98,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     app.add_middleware(ObserveMiddleware, access_log=settings.access_log)  # inside: sees the path without a key
     app.add_middleware(TokenPathMiddleware)
+    if settings.trusted_proxies:
+        app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)  # outermost: the real client
     return app

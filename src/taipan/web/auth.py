@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taipan.accounts import principal as principal_rules
 from taipan.accounts import sessions
 from taipan.accounts.keys import looks_like_key, principal_for_key
 from taipan.accounts.principal import Principal
-from taipan.errors import Forbidden, Unauthenticated
+from taipan.errors import Forbidden, InvalidInput, Unauthenticated
 from taipan.oauth.tokens import looks_like_access_token
 from taipan.services import Services
 
@@ -35,6 +37,8 @@ class TokenPathMiddleware:
     rattler and mamba put it at the path root; conda puts it after the channel location,
     which keeps a first ``/conda`` segment. So ``/conda`` in front is dropped too: every
     channel is also served under ``/conda/`` (a ``channel_alias`` of ``https://host/conda``).
+    ``/t/<key>`` with nothing after it is ``/t/<key>/``: the key leaves the path in every
+    form, so nothing further in (routing, the access log, error pages) ever sees it.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -47,15 +51,16 @@ class TokenPathMiddleware:
                 path = path[len("/conda") :]
             state = scope.get("state", {})
             if path.startswith("/t/"):
-                token, sep, rest = path[3:].partition("/")
-                if token and sep:
+                token, _, rest = path[3:].partition("/")
+                if token:
                     path = "/" + rest
                     state = {**state, PATH_TOKEN: token}
             if path != scope["path"]:
                 # Keep the client's own encoding of the rest of the path in raw_path.
                 cut = len(scope["path"]) - len(path)
                 raw: bytes = scope.get("raw_path") or scope["path"].encode()
-                raw_rest = raw[cut:] if raw[:cut].decode("latin-1") == scope["path"][:cut] else path.encode()
+                kept = scope["path"].endswith(path) and raw[:cut].decode("latin-1") == scope["path"][:cut]
+                raw_rest = raw[cut:] if kept else path.encode()
                 scope = {**scope, "path": path, "raw_path": raw_rest, "state": state}
         await self.app(scope, receive, send)
 
@@ -82,10 +87,8 @@ def require_user(request: Request, svc: Services) -> Principal:
 
 
 def require_admin(request: Request, svc: Services) -> Principal:
-    found = require_user(request, svc)
-    if not found.is_admin or found.channel_caps is not None:
-        raise Forbidden("this needs a server administrator")
-    return found
+    """A server administrator; for a request that may change something, an unnarrowed credential."""
+    return principal_rules.require_admin(require_user(request, svc), changing=request.method not in SAFE_METHODS)
 
 
 def _authenticate(request: Request, svc: Services) -> Principal | None:
@@ -115,20 +118,37 @@ def _verify(svc: Services, username: str | None, secret: str) -> Principal:
 
 
 def _presented(request: Request) -> tuple[str | None, str] | None:
-    """(user name or None, key or password) from headers or the path; None if nothing is presented."""
+    """(user name or None, key or password) from headers or the path; None if nothing is presented.
+
+    Several forms at once must be one credential (a key in both the header and the path is
+    fine); two different ones are refused rather than one silently winning, so a bad one is
+    never ignored. The session cookie is not among them: see :func:`_authenticate`.
+    """
+    found = [(form, credential) for form, credential in _forms(request) if credential is not None]
+    if not found:
+        return None
+    if len({secret for _, (_, secret) in found}) > 1 or len({user for _, (user, _) in found} - {None}) > 1:
+        forms = " and ".join(form for form, _ in found)
+        raise InvalidInput(f"two different credentials were sent ({forms}): send one")
+    users = [user for _, (user, _) in found if user is not None]
+    return (users[0] if users else None), found[0][1][1]
+
+
+def _forms(request: Request) -> Iterator[tuple[str, tuple[str | None, str] | None]]:
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme in ("bearer", "token") and value:
-            return None, value
-        if scheme == "basic":
-            return _basic(value)
-        raise Unauthenticated("unsupported Authorization header: use Bearer, token or Basic")
-    if key := request.headers.get("x-api-key"):
-        return None, key.strip()
+            yield "the Authorization header", (None, value)
+        elif scheme == "basic":
+            yield "the Authorization header", _basic(value)
+        else:
+            raise Unauthenticated("unsupported Authorization header: use Bearer, token or Basic")
+    key = request.headers.get("x-api-key", "").strip()
+    yield "the X-API-Key header", (None, key) if key else None
     token = request.scope.get("state", {}).get(PATH_TOKEN)
-    return (None, str(token)) if token else None
+    yield "a /t/<key>/ path", (None, str(token)) if token else None
 
 
 def _basic(value: str) -> tuple[str, str]:

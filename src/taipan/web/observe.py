@@ -2,21 +2,30 @@
 
 Requests are labelled by route template (``/{channel}/{subdir}/{filename}``), never by
 the path itself, so the number of series stays bounded whatever clients ask for. It sits
-inside TokenPathMiddleware: ``/t/<key>/`` is already gone from the path it sees, so no
-key reaches a log line or a label.
+inside TokenPathMiddleware: ``/t/<key>`` is already gone from the path it sees. The access
+log writes the path without its query string, and with anything shaped like a key masked
+too (a key pasted elsewhere in a URL), so no key reaches a log line or a label.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taipan.accounts.keys import PREFIX
 from taipan.metrics import Metrics
 
 log = logging.getLogger("taipan.access")
 UNMATCHED = "(unmatched)"
+_KEY_SHAPED = re.compile(re.escape(PREFIX) + r"[^/]*", re.IGNORECASE)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as the access log may show it: key-shaped segments masked."""
+    return _KEY_SHAPED.sub(PREFIX + "***", path)
 
 
 class ObserveMiddleware:
@@ -49,15 +58,16 @@ class ObserveMiddleware:
             metrics.requests.labels(method, route, str(status)).inc()
             metrics.latency.labels(method, route).observe(elapsed)
             if self.access_log:
+                path = loggable_path(scope["path"])
                 log.info(
                     "%s %s %d %.1fms",
                     method,
-                    scope["path"],
+                    path,
                     status,
                     elapsed * 1000,
                     extra={
                         "method": method,
-                        "path": scope["path"],
+                        "path": path,
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),

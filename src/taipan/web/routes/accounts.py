@@ -123,12 +123,14 @@ def logout(request: Request, svc: Svc) -> Response:
 
 @router.get("/me", summary="Who you are")
 def me(who: User) -> MeOut:
-    return MeOut(username=who.username, is_admin=who.is_admin)
+    return MeOut(username=who.username, is_admin=who.user_is_admin)
 
 
 @router.put("/me/password", status_code=204, summary="Change your password")
-def change_password(body: PasswordIn, svc: Svc, who: User) -> Response:
-    users.change_password(svc.db, who.username, body.current_password, body.new_password)
+def change_password(body: PasswordIn, request: Request, svc: Svc, who: User) -> Response:
+    """Every other sign-in session of the user ends; this request's own (if any) stays."""
+    keep = request.cookies.get(SESSION_COOKIE) if who.via == "session" else None
+    users.change_password(svc.db, who, body.current_password, body.new_password, keep_session=keep)
     return Response(status_code=204)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from taipan.channels.publishers import mint_upload_key
 from taipan.errors import Unauthenticated
-from taipan.oidc.verify import MAX_TOKEN_CHARS
+from taipan.publishing.oidc.verify import MAX_TOKEN_CHARS
+from taipan.publishing.publishers import mint_upload_key
 from taipan.web.deps import Address, Svc
 
 router = APIRouter(tags=["trusted publishing"])

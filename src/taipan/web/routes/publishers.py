@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from taipan.channels import publishers
-from taipan.channels.publishers import Publisher, PublisherIn
+from taipan.publishing import publishers
+from taipan.publishing.publishers import Publisher, PublisherIn
 from taipan.web.deps import Address, Caller, Svc
 
 router = APIRouter(prefix="/api/v1/channels", tags=["trusted publishers"])

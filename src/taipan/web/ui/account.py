@@ -111,7 +111,13 @@ def change_password(request: Request, svc: Svc, form: Form) -> Response:
     try:
         if form.get("new_password") != form.get("confirm"):
             raise InvalidInput("the two new passwords differ")
-        users.change_password(svc.db, who.username, form.get("current_password"), form.get("new_password"))
+        users.change_password(
+            svc.db,
+            who,
+            form.get("current_password"),
+            form.get("new_password"),
+            keep_session=request.cookies.get(SESSION_COOKIE),
+        )
     except TaipanError as exc:
         return page(request, form.visitor, "account.html", status_for(exc), error=str(exc), notice="")
     return page(request, form.visitor, "account.html", error="", notice="Your password has been changed.")

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from taipan.accounts.principal import Role
-from taipan.channels import members, profile, publishers, service
+from taipan.channels import members, profile, service
 from taipan.errors import Forbidden, InvalidInput, TaipanError
 from taipan.packages import search
 from taipan.packages.remove import delete_file
+from taipan.publishing import publishers
 from taipan.web.deps import Address, Svc
 from taipan.web.errors import status_for
 from taipan.web.ui import forms

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from taipan.channels.claims import PublisherSpec, identity, matches, validated
 from taipan.errors import InvalidInput
-from taipan.oidc.verify import VerifiedToken
+from taipan.publishing.claims import PublisherSpec, identity, matches, validated
+from taipan.publishing.oidc.verify import VerifiedToken
 from tests.support.oidc_issuer import github_claims, gitlab_claims, google_claims
 
 GITHUB = "https://token.actions.githubusercontent.com"

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from taipan.accounts import audit, keys
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
-from taipan.channels.claims import PublisherSpec, describe, identity, matches, validated
 from taipan.db.engine import Database
 from taipan.db.models import Channel, TrustedPublisher, now_ms
 from taipan.errors import Conflict, Forbidden, InvalidInput, NotFound
-from taipan.oidc.verify import TokenVerifier, VerifiedToken
+from taipan.publishing.claims import PublisherSpec, describe, identity, matches, validated
+from taipan.publishing.oidc.verify import TokenVerifier, VerifiedToken
 
 MAX_PUBLISHERS_PER_CHANNEL = 100
 
@@ -149,13 +149,11 @@ def mint_upload_key(db: Database, verifier: TokenVerifier, token: str, ttl_s: in
         if not matched:
             raise Forbidden(f"no trusted publisher matches this token ({describe(verified)})")
         name = identity(verified)
-        key, row = keys.mint(
-            session,
-            user_id=None,
-            name=name,
-            channel_caps={channel_id: Role.CONTRIBUTOR for channel_id in matched},
-            expires_ms=now_ms() + ttl_s * 1000,
+        grant = keys.Grant(
+            channel_caps={channel_id: Role.CONTRIBUTOR for channel_id in matched}, expires_ms=now_ms() + ttl_s * 1000
         )
+        # No parent credential: the verified token, matched against the channels' publishers, is the authority.
+        key, row = keys.mint(session, user_id=None, name=name, grant=grant, parent=None)
         for channel_name in matched.values():
             audit.record(
                 session,

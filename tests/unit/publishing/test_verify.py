@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from taipan.errors import Unavailable
-from taipan.oidc.source import StaticJwks
-from taipan.oidc.verify import InvalidToken, KeyCache, TokenVerifier
+from taipan.publishing.oidc.source import StaticJwks
+from taipan.publishing.oidc.verify import InvalidToken, KeyCache, TokenVerifier
 from tests.support.oidc_issuer import SigningKey
 
 ISSUER = "https://token.actions.example"

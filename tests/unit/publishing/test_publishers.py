@@ -13,15 +13,15 @@ from sqlalchemy.orm import Session
 from taipan.accounts import keys
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
-from taipan.channels.publishers import PublisherIn, add_publisher, list_publishers, mint_upload_key
 from taipan.channels.service import create_channel
 from taipan.channels.tokens import create_key
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.db.models import ApiKey, now_ms
 from taipan.errors import Forbidden
-from taipan.oidc.source import StaticJwks
-from taipan.oidc.verify import KeyCache, TokenVerifier
+from taipan.publishing.oidc.source import StaticJwks
+from taipan.publishing.oidc.verify import KeyCache, TokenVerifier
+from taipan.publishing.publishers import PublisherIn, add_publisher, list_publishers, mint_upload_key
 from tests.support.oidc_issuer import SigningKey, github_claims
 
 ISSUER = "https://token.actions.example"

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taipan.errors import InvalidInput
-from taipan.oidc.verify import VerifiedToken, normalize_issuer
+from taipan.publishing.oidc.verify import VerifiedToken, normalize_issuer
 
 MAX_IDENTITY = 255
 GITHUB_OWNER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from taipan.errors import Unauthenticated, Unavailable
-from taipan.oidc.source import JwksSource
+from taipan.publishing.oidc.source import JwksSource
 
 log = logging.getLogger(__name__)
 
