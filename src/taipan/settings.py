@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(default=False, description="Log every request (method, path, status, duration).")
     workers: int = Field(default=1, ge=1, description="Server processes `taipan serve` runs (--workers).")
+    max_request_line: int = Field(
+        default=8 * 1024, ge=256, description="Longest request line (method, path and query), bytes; longer: 414."
+    )
+    max_request_head: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request line and header fields together, bytes; larger: 431."
+    )
+    max_header_fields: int = Field(default=100, ge=8, description="Most header fields in one request; more: 431.")
+    request_head_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from their first byte (or from "
+        "connecting); slower: 408 and the connection is closed.",
+    )
     trusted_proxies: str = Field(
         default="127.0.0.1",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto "
