@@ -6,11 +6,12 @@ variables, a TOML file (``TAIPAN_CONFIG`` or ``--config``), then the defaults.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+CONFIG_VARIABLES = ("TAIPAN_CONFIG", "TAIPAN_CONFIG_FILE")  # the documented name first
 GIB = 1024**3
 MIB = 1024**2
 OIDC_PROVIDERS = ("github", "gitlab", "google")
@@ -31,10 +33,13 @@ DEFAULT_OIDC_ISSUERS = {
 class Settings(BaseSettings):
     """Everything Taipan can be told. Build it directly in tests."""
 
-    model_config = SettingsConfigDict(env_prefix="TAIPAN_", extra="forbid")
+    # validate_by_name: config_file has aliases (its variables) and is still passed by name.
+    model_config = SettingsConfigDict(env_prefix="TAIPAN_", extra="forbid", validate_by_name=True)
 
     config_file: Path | None = Field(
-        default=None, description="TOML file with any of these settings (TAIPAN_CONFIG_FILE)."
+        default=None,
+        validation_alias=AliasChoices(*CONFIG_VARIABLES),
+        description="TOML file with any of these settings (TAIPAN_CONFIG; TAIPAN_CONFIG_FILE is an older name).",
     )
     data_dir: Path = Field(
         default=Path("taipan-data"), description="Folder for the SQLite database, packages and the admin token."
@@ -182,11 +187,21 @@ class _TomlFromPointer(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        for source in self._pointers:
-            path = source().get("config_file")
+        for checked, source in enumerate(self._pointers):
+            if checked:  # an argument (--config) wins over both variables
+                _check_one_pointer()
+            values = source()
+            path = next((values[key] for key in ("config_file", *CONFIG_VARIABLES) if values.get(key)), None)
             if path:
                 return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
         return {}
+
+
+def _check_one_pointer() -> None:
+    """Both variables naming different files is a mistake to report, not one to pick a winner for."""
+    given = {os.environ[name] for name in CONFIG_VARIABLES if os.environ.get(name)}
+    if len(given) > 1:
+        raise ValueError(f"{' and '.join(CONFIG_VARIABLES)} name different files: set one")
 
 
 def _check_issuers(issuers: dict[str, str]) -> dict[str, str]:

@@ -110,7 +110,9 @@ def _hand_settings_to_workers(
     config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None
 ) -> None:
     """Worker processes read their settings from the environment: add this command's options to it."""
-    given = {"CONFIG_FILE": config_file, "DATA_DIR": data_dir, "HOST": host, "PORT": port}
+    given = {"CONFIG": config_file, "DATA_DIR": data_dir, "HOST": host, "PORT": port}
+    if config_file is not None:
+        os.environ.pop("TAIPAN_CONFIG_FILE", None)  # the older name of TAIPAN_CONFIG: --config wins over both
     os.environ.update({f"TAIPAN_{name}": str(value) for name, value in given.items() if value is not None})
 
 
