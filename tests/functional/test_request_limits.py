@@ -120,12 +120,13 @@ def test_pipelined_requests_and_a_body_in_the_heads_chunk_are_not_counted_as_hea
     assert statuses(response) == [201] + [200] * 21
 
 
+STRICT = {"TAIPAN_REQUEST_HEAD_TIMEOUT": "1", "TAIPAN_MAX_REQUEST_HEAD": "4096"}
+
+
 @pytest.fixture(scope="module")
 def strict_server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    """Two worker processes with a 1-second head timeout and a 4 KiB head: the limits reach every worker."""
-    with server_factory(
-        {"TAIPAN_WORKERS": "2", "TAIPAN_REQUEST_HEAD_TIMEOUT": "1", "TAIPAN_MAX_REQUEST_HEAD": "4096"}
-    ) as srv:
+    """A 1-second head timeout and a 4 KiB head."""
+    with server_factory(STRICT) as srv:
         yield srv
 
 
@@ -152,10 +153,12 @@ def test_a_connection_that_says_nothing_is_closed(strict_server: Server) -> None
         assert read_until_closed(sock) == b""
 
 
-def test_head_limits_come_from_the_settings(strict_server: Server) -> None:
-    with connect(strict_server) as sock:
-        send_ignoring_reset(sock, huge_header(MIB))
-        response = read_until_closed(sock)
-    assert status_of(response) == 431
-    assert b"longer than 4096 bytes" in response
-    assert httpx.get(f"{strict_server.url}/health/live", headers={"X-Fits": "f" * 2000}).status_code == 200
+def test_head_limits_come_from_the_settings_in_every_worker(server_factory) -> None:  # type: ignore[no-untyped-def]
+    with server_factory({**STRICT, "TAIPAN_WORKERS": "2"}) as srv:
+        for _ in range(6):  # connections are spread over both workers
+            with connect(srv) as sock:
+                send_ignoring_reset(sock, huge_header(MIB))
+                response = read_until_closed(sock)
+            assert status_of(response) == 431
+            assert b"longer than 4096 bytes" in response
+        assert httpx.get(f"{srv.url}/health/live", headers={"X-Fits": "f" * 2000}, timeout=WAIT).status_code == 200

@@ -32,6 +32,8 @@ class Refusal:
 class HeadMeter:
     """Counts one request head at a time; :meth:`reset` starts the next."""
 
+    __slots__ = ("_tail", "complete", "limits", "lines", "size")
+
     def __init__(self, limits: HeadLimits) -> None:
         self.limits = limits
         self.reset()
@@ -53,6 +55,20 @@ class HeadMeter:
         """
         if self.complete:
             return None
+        if not self.size and not data.startswith((b"\r", b"\n")):
+            end = data.find(HEAD_END)
+            if end >= 0:  # the usual case: a whole head in one chunk, counted without copies
+                size = end + len(HEAD_END)
+                lines = data.count(b"\n", 0, size)
+                self.size, self.lines, self.complete = size, lines, True
+                limits = self.limits
+                if (
+                    data.find(b"\n") > limits.max_request_line + 1
+                    or size > limits.max_head
+                    or lines > limits.max_fields + 2
+                ):
+                    return self._check(0, 0, data)  # which limit, and the message
+                return None
         if not self.started:
             data = data.lstrip(b"\r\n")  # empty lines before a request line are skipped (RFC 9112 2.2)
         window = self._tail + data

@@ -34,6 +34,9 @@ from taipan.settings import Settings
 from taipan.web.request_head import HeadLimits, HeadMeter, Refusal
 
 LINGER = 2.0  # seconds a refused connection keeps reading (and dropping) what the client still sends
+WORKER_HEALTHCHECK = 30
+"""Seconds a worker may leave the supervisor's ping unanswered before it is killed as hung
+(uvicorn's 5 s killed workers still importing the app on a busy host, over and over)."""
 logger = logging.getLogger("uvicorn.error")
 
 
@@ -87,11 +90,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.refused:
             return  # lingering: what the client still sends is dropped
         if not self.meter.complete:
-            self._start_head_timer()
             refusal = self.meter.feed(data)
             if refusal is not None:
                 self._refuse(refusal)
                 return
+            if not self.meter.complete:
+                self._start_head_timer()  # (a head sent whole, the usual case, needs no timer)
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
@@ -168,7 +172,7 @@ def serve(app: Any, settings: Settings, **options: Any) -> None:
         port=settings.port,
         workers=workers,
         factory=workers > 1,
-        **options,
+        **{"timeout_worker_healthcheck": WORKER_HEALTHCHECK, **options},
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
