@@ -7,11 +7,12 @@ variables, a TOML file (``TAIPAN_CONFIG`` or ``--config``), then the defaults.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+CONFIG_VARIABLES = ("TAIPAN_CONFIG", "TAIPAN_CONFIG_FILE")  # the documented name first
 GIB = 1024**3
 MIB = 1024**2
 OIDC_PROVIDERS = ("github", "gitlab", "google")
@@ -32,10 +34,13 @@ DEFAULT_OIDC_ISSUERS = {
 class Settings(BaseSettings):
     """Everything Taipan can be told. Build it directly in tests."""
 
-    model_config = SettingsConfigDict(env_prefix="TAIPAN_", extra="forbid")
+    # validate_by_name: config_file has aliases (its variables) and is still passed by name.
+    model_config = SettingsConfigDict(env_prefix="TAIPAN_", extra="forbid", validate_by_name=True)
 
     config_file: Path | None = Field(
-        default=None, description="TOML file with any of these settings (TAIPAN_CONFIG_FILE)."
+        default=None,
+        validation_alias=AliasChoices(*CONFIG_VARIABLES),
+        description="TOML file with any of these settings (TAIPAN_CONFIG; TAIPAN_CONFIG_FILE is an older name).",
     )
     data_dir: Path = Field(
         default=Path("taipan-data"), description="Folder for the SQLite database, packages and the admin token."
@@ -85,6 +90,19 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(default=False, description="Log every request (method, path, status, duration).")
     workers: int = Field(default=1, ge=1, description="Server processes `taipan serve` runs (--workers).")
+    max_request_line: int = Field(
+        default=8 * 1024, ge=256, description="Longest request line (method, path and query), bytes; longer: 414."
+    )
+    max_request_head: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request line and header fields together, bytes; larger: 431."
+    )
+    max_header_fields: int = Field(default=100, ge=8, description="Most header fields in one request; more: 431.")
+    request_head_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers, from their first byte (or from "
+        "connecting); slower: 408 and the connection is closed.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For / "
@@ -217,11 +235,21 @@ class _TomlFromPointer(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        for source in self._pointers:
-            path = source().get("config_file")
+        for checked, source in enumerate(self._pointers):
+            if checked:  # an argument (--config) wins over both variables
+                _check_one_pointer()
+            values = source()
+            path = next((values[key] for key in ("config_file", *CONFIG_VARIABLES) if values.get(key)), None)
             if path:
                 return TomlConfigSettingsSource(self.settings_cls, toml_file=Path(path))()
         return {}
+
+
+def _check_one_pointer() -> None:
+    """Both variables naming different files is a mistake to report, not one to pick a winner for."""
+    given = {os.environ[name] for name in CONFIG_VARIABLES if os.environ.get(name)}
+    if len(given) > 1:
+        raise ValueError(f"{' and '.join(CONFIG_VARIABLES)} name different files: set one")
 
 
 def _check_issuers(issuers: dict[str, str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ def settings_options(func: F) -> F:
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="TOML file with settings [env TAIPAN_CONFIG_FILE].",
+        help="TOML file with settings [env TAIPAN_CONFIG].",
     )(func)
     return func
 

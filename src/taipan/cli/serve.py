@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 
 from taipan.accounts.keys import ensure_admin_token
 from taipan.cli.options import make_settings, settings_options
@@ -17,7 +16,7 @@ from taipan.db.engine import Database
 from taipan.metrics import MULTIPROC_ENV, multiprocess_dir
 from taipan.packages.staging import sweep_staging
 from taipan.services import build_services
-from taipan.web import asgi
+from taipan.web import asgi, server
 from taipan.web.app import create_app
 from taipan.web.logs import log_config
 
@@ -74,18 +73,16 @@ def serve(
         click.echo(f"Admin token (shown once; also in {settings.admin_token_file}):\n  {token}")
     click.echo(f"Taipan serving {settings.data_dir} at {settings.public_url}  (API docs: {settings.public_url}/docs)")
     options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
         "log_config": log_config(settings),
         "log_level": settings.log_level,
         "access_log": False,  # ObserveMiddleware writes the access log when asked to
         "proxy_headers": False,  # taipan.web.proxies believes forwarded headers from trusted_proxies only
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, services), **options)
+        server.serve(create_app(settings, services), settings, **options)
         return
     _hand_settings_to_workers(config_file, data_dir, host, port)
-    uvicorn.run(f"{asgi.__name__}:create_app_from_env", factory=True, workers=settings.workers, **options)
+    server.serve(f"{asgi.__name__}:create_app_from_env", settings, **options)
 
 
 def _prepare_schema(db: Database, allow_migrate: bool) -> None:
@@ -112,7 +109,9 @@ def _hand_settings_to_workers(
     config_file: Path | None, data_dir: Path | None, host: str | None, port: int | None
 ) -> None:
     """Worker processes read their settings from the environment: add this command's options to it."""
-    given = {"CONFIG_FILE": config_file, "DATA_DIR": data_dir, "HOST": host, "PORT": port}
+    given = {"CONFIG": config_file, "DATA_DIR": data_dir, "HOST": host, "PORT": port}
+    if config_file is not None:
+        os.environ.pop("TAIPAN_CONFIG_FILE", None)  # the older name of TAIPAN_CONFIG: --config wins over both
     os.environ.update({f"TAIPAN_{name}": str(value) for name, value in given.items() if value is not None})
 
 

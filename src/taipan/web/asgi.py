@@ -1,6 +1,6 @@
 """The application as an import string, for servers that start their own worker processes.
 
-``taipan serve --workers N`` runs ``uvicorn taipan.web.asgi:create_app_from_env --factory``:
+``taipan serve --workers N`` runs this factory in :func:`taipan.web.server.serve` (uvicorn, ``--factory``):
 each worker process calls the factory, which reads the settings the way the command did
 (TAIPAN_* variables and the TOML file they name; the command exports its own options to
 the environment before the workers start). Importing this module does nothing.

@@ -14,7 +14,7 @@ from taipan.conda.hashing import StreamHasher
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.errors import Conflict, Forbidden, NotFound
-from taipan.packages import search
+from taipan.packages import read_model, search
 from taipan.packages.downloads import DownloadCounter
 from taipan.packages.ingest import Ingestor, Staged
 from taipan.storage.memory import MemoryStorage
@@ -62,14 +62,14 @@ def test_download_counts_are_written_in_batches(db: Database, admin: Principal, 
         counter.add("chan", "noarch", "pkg-1.0-0.conda")
     counter.add("chan", "noarch", "gone-1.0-0.conda")  # deleted meanwhile: nothing to count, no error
     assert counter.pending("chan", "noarch", "pkg-1.0-0.conda") == 3
-    detail = search.package_detail(db, admin, "chan", "pkg")
+    detail = read_model.package_detail(db, admin, "chan", "pkg")
     assert detail.downloads == 0
     counter.close()
     assert counter.pending("chan", "noarch", "pkg-1.0-0.conda") == 0
-    assert search.package_detail(db, admin, "chan", "pkg").downloads == 3
+    assert read_model.package_detail(db, admin, "chan", "pkg").downloads == 3
     counter.add("chan", "noarch", "pkg-1.0-0.conda")
     counter.flush()
-    assert search.package_detail(db, admin, "chan", "pkg").downloads == 4
+    assert read_model.package_detail(db, admin, "chan", "pkg").downloads == 4
 
 
 def test_versions_sort_in_conda_order_and_page(db: Database, admin: Principal, tmp_path: Path) -> None:
@@ -78,19 +78,19 @@ def test_versions_sort_in_conda_order_and_page(db: Database, admin: Principal, t
     for version in ("1.9", "1.10", "1.10.0a1", "2.0rc1", "2.0"):
         upload(db, storage, admin, "chan", Spec("pkg", version), tmp_path)
     upload(db, storage, admin, "chan", Spec("pkg", "2.0", build="1", build_number=1), tmp_path)
-    listed = search.channel_packages(db, admin, "chan")
+    listed = read_model.channel_packages(db, admin, "chan")
     assert [(p.name, p.latest, p.files) for p in listed.items] == [("pkg", "2.0", 6)]
-    first = search.package_detail(db, admin, "chan", "pkg", number=1, size=2)
+    first = read_model.package_detail(db, admin, "chan", "pkg", number=1, size=2)
     assert [v.version for v in first.versions.items] == ["2.0", "2.0rc1"]
     assert [f.build for f in first.versions.items[0].files] == ["1", "0"]
     assert first.versions.total == 5
     assert first.versions.pages == 3
     assert first.latest.build == "1"
     assert first.latest.labels == ("main",)
-    last = search.package_detail(db, admin, "chan", "pkg", number=3, size=2)
+    last = read_model.package_detail(db, admin, "chan", "pkg", number=3, size=2)
     assert [v.version for v in last.versions.items] == ["1.9"]
     with pytest.raises(NotFound):
-        search.package_detail(db, admin, "chan", "nope")
+        read_model.package_detail(db, admin, "chan", "nope")
 
 
 def test_search_sees_what_the_caller_may_read(db: Database, admin: Principal, tmp_path: Path) -> None:
@@ -114,8 +114,8 @@ def test_search_sees_what_the_caller_may_read(db: Database, admin: Principal, tm
     assert found(viewer, "%") == []
     scoped = Principal(viewer.user_id, "viewer", False, channel_caps={})  # a key scoped to no channel
     assert found(scoped) == [("open", "tool")]
-    assert [c.name for c in search.channels_page(db, stranger).items] == ["open"]
-    assert [(c.name, c.role) for c in search.channels_page(db, viewer).items] == [
+    assert [c.name for c in read_model.channels_page(db, stranger).items] == ["open"]
+    assert [(c.name, c.role) for c in read_model.channels_page(db, viewer).items] == [
         ("closed", "viewer"),
         ("open", None),
     ]

@@ -10,7 +10,7 @@ from taipan.accounts.principal import Role
 from taipan.channels.tokens import create_key
 from taipan.db.models import now_ms
 from taipan.errors import InvalidInput, TaipanError
-from taipan.packages.search import member_channels
+from taipan.packages.read_model import member_channels
 from taipan.web.auth import SESSION_COOKIE
 from taipan.web.deps import Address, Svc
 from taipan.web.errors import status_for

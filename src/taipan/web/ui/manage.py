@@ -11,7 +11,7 @@ from starlette.responses import Response
 from taipan.accounts.principal import Role
 from taipan.channels import members, profile, service
 from taipan.errors import Forbidden, InvalidInput, TaipanError
-from taipan.packages import search
+from taipan.packages import read_model
 from taipan.packages.remove import delete_file
 from taipan.publishing import publishers
 from taipan.web.deps import Address, Svc
@@ -65,7 +65,7 @@ def new_channel(request: Request, svc: Svc, form: Form) -> Response:
 def _settings_page(
     request: Request, svc: Svc, visitor: forms.Visitor, name: str, status: int = 200, error: str = "", notice: str = ""
 ) -> Response:
-    view = search.channel_view(svc.db, visitor.who, name, counts=False)
+    view = read_model.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role != Role.OWNER:
         raise Forbidden(f"only the owner of {name!r} may change its settings")
     return page(
@@ -225,7 +225,7 @@ def _role_or_none(text: str) -> Role | None:
 @router.get("/channels/{name}/files/{subdir}/{filename}/delete")
 def delete_file_page(request: Request, name: str, subdir: str, filename: str, svc: Svc, visitor: ViewerDep) -> Response:
     visitor.user()
-    view = search.channel_view(svc.db, visitor.who, name, counts=False)
+    view = read_model.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role is None or view.role < Role.CONTRIBUTOR:
         raise Forbidden(f"deleting files needs the contributor role in {name!r}")
     package = filename.rsplit("-", 2)[0]

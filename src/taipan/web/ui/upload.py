@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from taipan.accounts.principal import Role
 from taipan.errors import Forbidden, TaipanError
-from taipan.packages import search
+from taipan.packages import read_model
 from taipan.web import uploads
 from taipan.web.deps import Svc, services
 from taipan.web.ui import forms
@@ -35,7 +35,7 @@ class Outcome:
 
 def _upload_page(request: Request, svc: Svc, visitor: forms.Visitor, name: str, results: list[Outcome]) -> Response:
     visitor.user()
-    view = search.channel_view(svc.db, visitor.who, name, counts=False)
+    view = read_model.channel_view(svc.db, visitor.who, name, counts=False)
     if view.role is None or view.role < Role.CONTRIBUTOR:
         raise Forbidden(f"uploading needs the contributor role in {name!r}")
     return page(request, visitor, "upload.html", channel=view, max_size=svc.settings.max_upload_size, results=results)

@@ -1,0 +1,261 @@
+"""``taipan import``: every package file under a folder, into one channel."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from taipan.channels.service import channel_id
+from taipan.conda.hashing import StreamHasher
+from taipan.conda.names import EXTENSIONS, check_channel_name, is_subdir
+from taipan.db.engine import Database
+from taipan.db.models import Channel, PackageFile, Subdir
+from taipan.db.upsert import insert_or_ignore
+from taipan.errors import Conflict, NotFound, TaipanError, TooLarge
+from taipan.indexing.state import ensure_subdir
+from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
+from taipan.packages.bulk.reporting import Problem, Progress, Silent
+from taipan.packages.ingest import Checked, Staged, check_package, record_files
+from taipan.storage.base import STAGING_PREFIX, Storage
+from taipan.storage.factory import StorageConfig
+
+IMPORT_UPLOADER = "taipan import"
+
+
+@dataclass
+class ImportReport:
+    created: bool = False
+    found: int = 0
+    imported: int = 0
+    replaced: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def import_folder(
+    db: Database,
+    storage: Storage,
+    folder: Path,
+    channel: str,
+    limits: Limits,
+    *,
+    force: bool = False,
+    create: bool = False,
+    private: bool = False,
+    storage_url: StorageConfig | str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import every ``*.conda`` / ``*.tar.bz2`` under ``folder`` into ``channel``.
+
+    A file in a folder named after a subdir (a conda channel's layout) must be built for
+    that subdir; anywhere else its index.json says where it goes. Files already in the
+    channel are skipped (before any hashing, when the folder names the subdir) unless
+    ``force``; invalid files are reported in the result and skipped. Raises NotFound for
+    a missing channel unless ``create`` (then it is made without an owner, ``private`` or not).
+
+    Workers copy each file into a staging key of the storage they open from
+    ``storage_url``, hashing the bytes as they write them, and check the staged copy as
+    an upload is checked; without ``storage_url`` all of it happens in this process.
+    """
+    progress = progress or Silent()
+    created = ensure_channel(db, channel, create=create, private=private)
+    jobs = find_packages(folder)
+    report = ImportReport(created=created, found=len(jobs))
+    progress.start(len(jobs))
+    existing = _existing(db, channel)
+    if not force:
+        todo = [j for j in jobs if j.subdir is None or (j.subdir, j.filename) not in existing]
+        report.skipped = len(jobs) - len(todo)
+        progress.advance(report.skipped)
+        jobs = todo
+    importer = _Importer(db, storage, channel, force, report, existing)
+    try:
+        for result in run_jobs(jobs, _stage_and_check, limits, storage, storage_url, workers or default_workers()):
+            importer.take(result)
+            progress.advance()
+        importer.flush_all()
+    finally:
+        importer.discard()  # anything still staged was not recorded: an error stopped us
+    db.analyze()
+    return report
+
+
+def find_packages(folder: Path) -> list[Job]:
+    """Package files under ``folder`` in a stable order; hidden folders and files are left out."""
+    jobs: list[Job] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        here = Path(dirpath)
+        subdir = here.name if is_subdir(here.name) else None
+        for name in sorted(filenames):
+            if name.endswith(EXTENSIONS) and not name.startswith("."):
+                jobs.append(Job(str(here / name), name, subdir))
+    return jobs
+
+
+class _Importer:
+    """Collects checked files into per-subdir batches and stores each batch in one go."""
+
+    def __init__(
+        self,
+        db: Database,
+        storage: Storage,
+        channel: str,
+        force: bool,
+        report: ImportReport,
+        existing: set[tuple[str, str]],
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.channel = channel
+        self.force = force
+        self.report = report
+        self.existing = existing
+        self.seen: dict[tuple[str, str], str] = {}
+        self.batches: dict[str, list[tuple[Checked, str]]] = {}
+        """subdir -> checked files and their staged keys, waiting to be recorded."""
+
+    def take(self, result: Result) -> None:
+        if result.checked is None or result.staged_key is None:
+            self.report.problems.append(Problem(result.job.location, result.error or "invalid"))
+            return
+        target = (result.checked.subdir, result.job.filename)
+        if target in self.seen or (not self.force and target in self.existing):
+            self.storage.delete(result.staged_key)
+            if target in self.seen:
+                self.report.problems.append(Problem(result.job.location, f"the same file as {self.seen[target]}"))
+            else:
+                self.report.skipped += 1
+            return
+        self.seen[target] = result.job.location
+        batch = self.batches.setdefault(result.checked.subdir, [])
+        batch.append((result.checked, result.staged_key))
+        if len(batch) >= BATCH:
+            self._flush(result.checked.subdir)
+
+    def flush_all(self) -> None:
+        for subdir in list(self.batches):
+            self._flush(subdir)
+
+    def discard(self) -> None:
+        for batch in self.batches.values():
+            self._delete(batch)
+        self.batches.clear()
+
+    def _flush(self, subdir: str) -> None:
+        batch = self.batches.pop(subdir)
+        try:
+            if not self.force:
+                batch = self._drop_existing(subdir, batch)
+            stored = record_files(self.db, self.storage, self.channel, batch, self.force, IMPORT_UPLOADER)
+        except Conflict as exc:
+            # An upload of one of these files won the race in the last few milliseconds.
+            self.report.problems.extend(Problem(f"{subdir}/{c.filename}", str(exc)) for c, _ in batch)
+            self._delete(batch)  # the ones record_files had moved are gone already
+            return
+        except BaseException:
+            self._delete(batch)
+            raise
+        self.report.imported += sum(not s.replaced for s in stored)
+        self.report.replaced += sum(s.replaced for s in stored)
+
+    def _drop_existing(self, subdir: str, batch: list[tuple[Checked, str]]) -> list[tuple[Checked, str]]:
+        """Looked at again just before recording: uploads may have landed since the import began."""
+        now = _existing_files(self.db, self.channel, subdir, [str(c.filename) for c, _ in batch])
+        dropped = [item for item in batch if str(item[0].filename) in now]
+        self._delete(dropped)
+        self.report.skipped += len(dropped)
+        return [item for item in batch if str(item[0].filename) not in now]
+
+    def _delete(self, batch: list[tuple[Checked, str]]) -> None:
+        for _, key in batch:
+            self.storage.delete(key)
+
+
+def ensure_channel(db: Database, channel: str, *, create: bool, private: bool) -> bool:
+    """Make sure the channel and its noarch exist; True if the channel was made now.
+
+    Local tools have no caller to make the owner: a channel made here has none, and is
+    managed by admins (who can hand it to a user).
+    """
+    check_channel_name(channel)
+    with db.write() as session:
+        found = session.scalar(select(Channel.id).where(Channel.name == channel))
+        if found is None and not create:
+            raise NotFound(f"channel {channel!r} does not exist")
+        if found is None:
+            values = {"name": channel, "description": "", "private": private}
+            insert_or_ignore(session, Channel.__table__, values, ["name"])  # type: ignore[arg-type]
+        # noarch always exists: clients probe it to decide whether this is a channel at all.
+        ensure_subdir(session, channel_id(session, channel), "noarch")
+    return found is None
+
+
+def _existing(db: Database, channel: str) -> set[tuple[str, str]]:
+    """(subdir, file name) of every file in the channel."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Subdir.name, PackageFile.filename)
+            .join(PackageFile, PackageFile.subdir_id == Subdir.id)
+            .where(Subdir.channel_id == channel_id(session, channel))
+        ).all()
+    return {(subdir, filename) for subdir, filename in rows}
+
+
+def _existing_files(db: Database, channel: str, subdir: str, filenames: list[str]) -> set[str]:
+    """Which of ``filenames`` the channel's subdir holds."""
+    with db.read() as session:
+        found = session.scalars(
+            select(PackageFile.filename)
+            .join(Subdir, Subdir.id == PackageFile.subdir_id)
+            .where(
+                Subdir.channel_id == channel_id(session, channel),
+                Subdir.name == subdir,
+                PackageFile.filename.in_(filenames),
+            )
+        )
+        return set(found)
+
+
+def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
+    """Copy a local file into a staging key, hashing as it goes, then check the staged bytes as an upload."""
+    try:
+        if os.stat(job.location).st_size > limits.max_size:  # refuse before copying a huge file
+            raise TooLarge(f"{job.filename} is larger than the limit of {limits.max_size} bytes")
+        staged = _stage(job.location, storage)
+    except (TaipanError, OSError) as exc:
+        return Result(job, None, message(exc))
+    try:
+        checked = check_package(
+            storage,
+            staged,
+            job.filename,
+            max_size=limits.max_size,
+            max_ratio=limits.max_ratio,
+            expected_subdir=job.subdir,
+        )
+    except (TaipanError, OSError) as exc:
+        storage.delete(staged.key)
+        return Result(job, None, message(exc))
+    return Result(job, checked, None, staged.key)
+
+
+def _stage(path: str, storage: Storage) -> Staged:
+    key = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    writer = storage.writer(key)
+    hasher = StreamHasher()
+    try:
+        with open(path, "rb") as src:
+            while chunk := src.read(CHUNK):
+                hasher.update(chunk)
+                writer.write(chunk)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return Staged(key, hasher.result())
