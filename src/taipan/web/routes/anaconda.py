@@ -52,7 +52,8 @@ class CommitIn(BaseModel):
     dist_id: str
 
 
-@router.api_route("", methods=["GET", "HEAD"], summary="API root (anaconda-client checks it answers 200)")
+@router.head("", summary="API root (anaconda-client checks it answers 200)")
+@router.get("", summary="API root (anaconda-client checks it answers 200)")
 def root() -> dict[str, str]:
     return {"name": "taipan", "api": "anaconda.org compatible subset"}
 
@@ -112,7 +113,8 @@ def get_package(owner: str, name: str, svc: Svc, who: Caller) -> dict[str, Any]:
     return {"name": name, "owner": owner, "package_types": ["conda"], "files": [_dist(owner, f) for f in files]}
 
 
-@router.api_route("/package/{owner}/{name}", methods=["POST", "PATCH"], summary="Create a package (a no-op)")
+@router.patch("/package/{owner}/{name}", summary="Create a package (a no-op)")
+@router.post("/package/{owner}/{name}", summary="Create a package (a no-op)")
 def put_package(owner: str, name: str, svc: Svc, who: User) -> dict[str, Any]:
     _writable_channel(svc, who, owner)
     return {"name": name, "owner": owner, "package_types": ["conda"], "files": []}
@@ -132,7 +134,8 @@ def get_release(owner: str, name: str, version: str, svc: Svc, who: Caller) -> d
     return {"version": version, "distributions": [_dist(owner, f) for f in files]}
 
 
-@router.api_route("/release/{owner}/{name}/{version}", methods=["POST", "PATCH"], summary="Create a release (a no-op)")
+@router.patch("/release/{owner}/{name}/{version}", summary="Create a release (a no-op)")
+@router.post("/release/{owner}/{name}/{version}", summary="Create a release (a no-op)")
 def put_release(owner: str, name: str, version: str, svc: Svc, who: User) -> dict[str, Any]:
     _writable_channel(svc, who, owner)
     return {"version": version, "distributions": []}
