@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -14,6 +12,7 @@ from taipan.channels.tokens import create_key
 from taipan.errors import InvalidInput, Unauthenticated
 from taipan.web.auth import CSRF_HEADER, SESSION_COOKIE, client_address
 from taipan.web.deps import Address, Admin, Svc, User
+from taipan.web.params import BeforeId, Id, Limit
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -171,7 +170,7 @@ def list_tokens(svc: Svc, who: User) -> list[KeyOut]:
 
 
 @router.delete("/tokens/{key_id}", status_code=204, summary="Revoke an API key")
-def revoke_token(key_id: int, svc: Svc, who: User, address: Address) -> Response:
+def revoke_token(key_id: Id, svc: Svc, who: User, address: Address) -> Response:
     keys.revoke(svc.db, who, key_id, address)
     return Response(status_code=204)
 
@@ -181,7 +180,7 @@ def server_audit(
     svc: Svc,
     who: Admin,
     channel: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: int | None = None,
+    limit: Limit = 100,
+    before_id: BeforeId = None,
 ) -> list[audit.Event]:
     return audit.events(svc.db, channel=channel, limit=limit, before_id=before_id)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from taipan.accounts import audit
@@ -15,6 +13,7 @@ from taipan.errors import InvalidInput
 from taipan.packages.query import FileInfo, list_files
 from taipan.services import Services
 from taipan.web.deps import Address, Caller, Svc, User
+from taipan.web.params import FileLimit, Limit, Offset
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -119,8 +118,8 @@ def get_files(
     svc: Svc,
     who: Caller,
     subdir: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: FileLimit = 1000,
+    offset: Offset = 0,
 ) -> list[FileInfo]:
     return list_files(svc.db, who, name, subdir, limit, offset)
 
@@ -149,9 +148,7 @@ def transfer(name: str, body: TransferIn, svc: Svc, who: Caller, address: Addres
 
 
 @router.get("/{name}/audit", summary="The channel's audit log, newest first (owner)")
-def channel_audit(
-    name: str, svc: Svc, who: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[audit.Event]:
+def channel_audit(name: str, svc: Svc, who: Caller, limit: Limit = 100) -> list[audit.Event]:
     with svc.db.read() as session:
         ref = require(session, who, name, Role.OWNER)
     return audit.events(svc.db, channel=name, since_ms=ref.created_ms, limit=limit)

@@ -48,30 +48,38 @@ CONTENT_TYPES = {
 
 
 # Label views come first: /{channel}/label/{label}/... must not be read as a subdir path.
-@router.api_route(
+@router.head(
     "/{channel}/label/{label:path}/{subdir}/shards/{filename}",
-    methods=["GET", "HEAD"],
+    summary="Fetch a repodata shard of a label",
+)
+@router.get(
+    "/{channel}/label/{label:path}/{subdir}/shards/{filename}",
     summary="Fetch a repodata shard of a label",
 )
 def label_shard(channel: str, label: str, subdir: str, filename: str, request: Request) -> Response:
     return serve_shard(request, channel, subdir, filename, label)
 
 
-@router.api_route(
+@router.head(
     "/{channel}/label/{label:path}/{subdir}/{filename}",
-    methods=["GET", "HEAD"],
+    summary="Fetch an index file or package of a label",
+)
+@router.get(
+    "/{channel}/label/{label:path}/{subdir}/{filename}",
     summary="Fetch an index file or package of a label",
 )
 def label_file(channel: str, label: str, subdir: str, filename: str, request: Request) -> Response:
     return serve_file(request, channel, subdir, filename, label)
 
 
-@router.api_route("/{channel}/{subdir}/shards/{filename}", methods=["GET", "HEAD"], summary="Fetch a repodata shard")
+@router.head("/{channel}/{subdir}/shards/{filename}", summary="Fetch a repodata shard")
+@router.get("/{channel}/{subdir}/shards/{filename}", summary="Fetch a repodata shard")
 def shard(channel: str, subdir: str, filename: str, request: Request) -> Response:
     return serve_shard(request, channel, subdir, filename, DEFAULT_LABEL)
 
 
-@router.api_route("/{channel}/{subdir}/{filename}", methods=["GET", "HEAD"], summary="Fetch an index file or package")
+@router.head("/{channel}/{subdir}/{filename}", summary="Fetch an index file or package")
+@router.get("/{channel}/{subdir}/{filename}", summary="Fetch an index file or package")
 def channel_file(channel: str, subdir: str, filename: str, request: Request) -> Response:
     return serve_file(request, channel, subdir, filename, DEFAULT_LABEL)
 

@@ -86,9 +86,13 @@ async def upload(owner: str, path: str, request: Request) -> Response:
     return Response(status_code=201)
 
 
-@router.api_route(
+@router.head(
     BASE + "/{path:path}",
-    methods=["GET", "HEAD"],
+    summary="Fetch an index file, shard or package, Forgejo style",
+    description="`path` is `[{channel}/]{subdir}/{file}` or `[{channel}/]{subdir}/shards/{shard}`.",
+)
+@router.get(
+    BASE + "/{path:path}",
     summary="Fetch an index file, shard or package, Forgejo style",
     description="`path` is `[{channel}/]{subdir}/{file}` or `[{channel}/]{subdir}/shards/{shard}`.",
 )

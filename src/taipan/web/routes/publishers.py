@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from taipan.publishing import publishers
 from taipan.publishing.publishers import Publisher, PublisherIn
 from taipan.web.deps import Address, Caller, Svc
+from taipan.web.params import Id
 
 router = APIRouter(prefix="/api/v1/channels", tags=["trusted publishers"])
 
@@ -44,6 +45,6 @@ def add_publisher(name: str, body: PublisherBody, svc: Svc, who: Caller, address
 
 
 @router.delete("/{name}/publishers/{publisher_id}", status_code=204, summary="Stop trusting a publisher (owner)")
-def remove_publisher(name: str, publisher_id: int, svc: Svc, who: Caller, address: Address) -> Response:
+def remove_publisher(name: str, publisher_id: Id, svc: Svc, who: Caller, address: Address) -> Response:
     publishers.remove_publisher(svc.db, who, name, publisher_id, address)
     return Response(status_code=204)

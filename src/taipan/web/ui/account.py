@@ -14,6 +14,7 @@ from taipan.packages.read_model import member_channels
 from taipan.web.auth import SESSION_COOKIE
 from taipan.web.deps import Address, Svc
 from taipan.web.errors import status_for
+from taipan.web.params import Id
 from taipan.web.ui import forms
 from taipan.web.ui.forms import Form, ViewerDep, local_path
 from taipan.web.ui.pages import PageRoute, page, redirect
@@ -172,7 +173,7 @@ def new_key(request: Request, svc: Svc, form: Form, address: Address) -> Respons
 
 
 @router.post("/settings/keys/{key_id}/revoke")
-def revoke_key(key_id: int, svc: Svc, form: Form, address: Address) -> Response:
+def revoke_key(key_id: Id, svc: Svc, form: Form, address: Address) -> Response:
     keys.revoke(svc.db, form.visitor.user(), key_id, address)
     return redirect("/settings/keys")
 
@@ -217,6 +218,6 @@ def new_invitation(request: Request, svc: Svc, form: Form, address: Address) -> 
 
 
 @router.post("/admin/invitations/{invitation_id}/revoke")
-def revoke_invitation(invitation_id: int, svc: Svc, form: Form, address: Address) -> Response:
+def revoke_invitation(invitation_id: Id, svc: Svc, form: Form, address: Address) -> Response:
     invitations.revoke_invitation(svc.db, form.visitor.user(), invitation_id, address)
     return redirect("/admin/invitations")

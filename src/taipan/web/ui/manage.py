@@ -16,6 +16,7 @@ from taipan.packages.remove import delete_file
 from taipan.publishing import publishers
 from taipan.web.deps import Address, Svc
 from taipan.web.errors import status_for
+from taipan.web.params import Id
 from taipan.web.ui import forms
 from taipan.web.ui.forms import Form, ViewerDep
 from taipan.web.ui.pages import PageRoute, page, redirect, url_part
@@ -166,9 +167,7 @@ def add_publisher(request: Request, name: str, svc: Svc, form: Form, address: Ad
 
 
 @router.post("/channels/{name}/publishers/{publisher_id}/remove")
-def remove_publisher(
-    request: Request, name: str, publisher_id: int, svc: Svc, form: Form, address: Address
-) -> Response:
+def remove_publisher(request: Request, name: str, publisher_id: Id, svc: Svc, form: Form, address: Address) -> Response:
     who = form.visitor.user()
     return _attempt(
         request,
