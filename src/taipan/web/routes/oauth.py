@@ -25,6 +25,7 @@ from taipan.oauth.errors import OAuthError, invalid_client, invalid_request
 from taipan.oauth.tokens import looks_like_access_token
 from taipan.services import Services
 from taipan.web.deps import Address, Admin, Svc, User, services
+from taipan.web.params import Id
 from taipan.web.ui.forms import parse_form
 
 router = APIRouter(tags=["oauth"])
@@ -207,7 +208,7 @@ def list_sessions(svc: Svc, who: User, all: bool = False) -> list[SessionOut]:
     summary="Revoke one of your OAuth sessions",
     description="Its access and refresh tokens stop working at once.",
 )
-def revoke_session(session_id: int, svc: Svc, who: User, address: Address) -> dict[str, str]:
+def revoke_session(session_id: Id, svc: Svc, who: User, address: Address) -> dict[str, str]:
     sessions.revoke_session(svc.db, who, session_id, address)
     return {"status": "revoked"}
 

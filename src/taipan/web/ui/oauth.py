@@ -18,6 +18,7 @@ from taipan.oauth import flows, sessions
 from taipan.oauth.flows import AuthorizationRequest, RedirectedError
 from taipan.web.deps import Address, Svc
 from taipan.web.errors import status_for
+from taipan.web.params import Id
 from taipan.web.ui.forms import Form, ViewerDep, Visitor
 from taipan.web.ui.pages import CSP, PageRoute, login_redirect, page, redirect
 
@@ -146,6 +147,6 @@ def sessions_page(request: Request, svc: Svc, visitor: ViewerDep) -> Response:
 
 
 @router.post("/settings/oauth/{session_id}/revoke")
-def revoke_session(session_id: int, svc: Svc, form: Form, address: Address) -> Response:
+def revoke_session(session_id: Id, svc: Svc, form: Form, address: Address) -> Response:
     sessions.revoke_session(svc.db, form.visitor.user(), session_id, address)
     return redirect("/settings/oauth")
