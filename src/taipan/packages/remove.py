@@ -11,7 +11,7 @@ from taipan.db.engine import Database
 from taipan.db.models import PackageFile, Subdir
 from taipan.errors import NotFound
 from taipan.indexing.state import lock_subdir, refresh_shards
-from taipan.packages.ingest import attestation_key, storage_key
+from taipan.packages import objects
 from taipan.storage.base import Storage
 
 
@@ -40,8 +40,9 @@ def delete_file(
         session.delete(row)
         session.flush()
         refresh_shards(session, subdir_id, [row.name])
+        key = objects.object_key(channel, subdir, filename, row.object_key)
         actor = principal.username if principal else ""
         audit.record(session, actor, "package_deleted", channel=channel, target=f"{subdir}/{filename}", address=address)
     # After the commit: a crash here leaves an unindexed file behind, never a record without bytes.
-    storage.delete(storage_key(channel, subdir, filename))
-    storage.delete(attestation_key(channel, subdir, filename))
+    storage.delete(key)
+    storage.delete(objects.attestation_of(key))
