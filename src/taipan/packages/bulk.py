@@ -466,8 +466,9 @@ def rebuild_index(
     they were public went with the database; guessing "public" could publish packages
     that were not meant to be), and without an owner. Records whose file is gone or no
     longer valid are removed; invalid and unexpected files are reported, never deleted.
-    Every subdir of a rebuilt channel gets a new revision. Workers open the storage from
-    ``storage_url``; without it the files are checked in this process.
+    Every subdir of a rebuilt channel gets a new revision. Objects of a recorded file other
+    than the one its record points at (a crash mid-replace) are deleted. Workers open the
+    storage from ``storage_url``; without it the files are checked in this process.
     """
     progress = progress or _Silent()
     report = RebuildReport()
@@ -494,6 +495,7 @@ def rebuild_index(
     invalid = {p.location for p in report.problems}
     for ch in report.channels:
         _prune(db, storage, ch, recorded.get(ch, {}), invalid, report)
+        objects.collect_superseded(db, storage, ch)  # what a crash mid-replace left
     db.analyze()
     return report
 

@@ -21,7 +21,12 @@ import signal
 import uuid
 from collections.abc import Iterable
 
-from taipan.storage.base import ObjectInfo
+from sqlalchemy import select
+
+from taipan.db.engine import Database
+from taipan.db.models import Channel, PackageFile, Subdir
+from taipan.indexing.state import lock_subdir
+from taipan.storage.base import ObjectInfo, Storage
 
 VERSIONS = ".versions"
 ATTESTATION_SUFFIX = ".sigstore.json"
@@ -71,6 +76,45 @@ def pick(candidates: Iterable[ObjectInfo], referenced: str | None) -> ObjectInfo
         if info.key == referenced:
             return info
     return max(found, key=lambda info: (info.modified_ns, VERSIONS not in info.key))
+
+
+def collect_superseded(db: Database, storage: Storage, channel: str) -> list[str]:
+    """Delete the objects of the channel's recorded files that their records do not point at; return their keys.
+
+    Such objects are what a crash mid-replace leaves (the new bytes before the commit, the
+    old ones after it). Each subdir is looked at again under its lock, so an upload
+    committing meanwhile keeps its object. Objects of files with no record are left alone:
+    they may be a copied-in channel for ``taipan index rebuild`` to record.
+    """
+    by_subdir: dict[str, dict[str, list[str]]] = {}
+    for info in storage.list(f"{channel}/"):
+        where = parse_key(info.key)
+        if where is not None and where[0] == channel:
+            by_subdir.setdefault(where[1], {}).setdefault(where[2], []).append(info.key)
+    deleted: list[str] = []
+    for subdir, files in sorted(by_subdir.items()):
+        with db.write() as session:
+            subdir_id = session.scalar(
+                select(Subdir.id)
+                .join(Channel, Channel.id == Subdir.channel_id)
+                .where(Channel.name == channel, Subdir.name == subdir)
+            )
+            if subdir_id is None:
+                continue
+            lock_subdir(session, subdir_id)
+            rows = session.execute(
+                select(PackageFile.filename, PackageFile.object_key).where(
+                    PackageFile.subdir_id == subdir_id, PackageFile.filename.in_(list(files))
+                )
+            ).all()
+            for filename, stored in rows:
+                current = object_key(channel, subdir, filename, stored)
+                for key in files[filename]:
+                    if key != current:
+                        storage.delete(key)
+                        storage.delete(attestation_of(key))
+                        deleted.append(key)
+    return deleted
 
 
 CRASH_VARIABLE = "TAIPAN_TEST_CRASH_AT"
