@@ -41,9 +41,9 @@ class Cluster:
     data_dir: Path
     db_url: str
 
-    def spare(self) -> contextlib.AbstractContextManager[Server]:
+    def spare(self, env: dict[str, str | None] | None = None) -> contextlib.AbstractContextManager[Server]:
         """One more process on the same database and storage, to be killed."""
-        return running_server(self.data_dir, self.db_url)
+        return running_server(self.data_dir, self.db_url, env)
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +255,65 @@ def test_a_process_killed_while_uploads_commit_leaves_every_index_valid(
     assert listed <= set(stored)
     assert all(stored[name] == sizes[name] for name in stored)
     assert set(stored) - listed <= {p.name for p in victim_paths} - answered
+
+
+# --- kill -9 at each crash point of a write (taipan.packages.objects.crash_point) --------
+
+
+def assert_every_served_file_matches_its_record(cluster: Cluster, channel: str) -> set[str]:
+    """Each process serves each listed file (streamed or redirected) with its record's sha256 and size."""
+    listed: set[str] = set()
+    for server in cluster.servers:
+        with server.client(token=None) as http:
+            repodata = http.get(f"/{channel}/{SUBDIR}/repodata.json").json()
+            records = {**repodata["packages"], **repodata["packages.conda"]}
+            for filename, record in records.items():
+                body = http.get(f"/{channel}/{SUBDIR}/{filename}", follow_redirects=True)
+                assert body.status_code == 200, (server.url, filename)
+                assert len(body.content) == record["size"], (server.url, filename)
+                assert hashlib.sha256(body.content).hexdigest() == record["sha256"], (server.url, filename)
+            listed = set(records)
+    return listed
+
+
+def _upload_to_dying(victim: Server, channel: str, path: Path, force: bool) -> None:
+    with contextlib.suppress(httpx.HTTPError), victim.client() as http:
+        response = upload_raw(http, channel, path, force=force)
+        raise AssertionError(f"the process should have died, it answered {response.status_code}")
+    victim.process.wait(60)
+    assert victim.process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("point", ["before-commit", "after-commit"])
+def test_kill_9_during_a_forced_replace_never_serves_bytes_unlike_their_record(
+    cluster: Cluster, mp_channel: str, pkgdir: Path, point: str
+) -> None:
+    # The same file name, other bytes: the replacement differs in size and content.
+    old = packages.build(Spec("crash", "1.0", "h0_0", subdir=SUBDIR), pkgdir / "old")
+    new_files = {"share/crash/data": os.urandom(5000)}
+    new = packages.build(Spec("crash", "1.0", "h0_0", subdir=SUBDIR, files=new_files), pkgdir / "new")
+    assert send(cluster.servers[0], mp_channel, old) == 200
+    with cluster.spare({"TAIPAN_TEST_CRASH_AT": point}) as victim:
+        _upload_to_dying(victim, mp_channel, new, force=True)
+    assert assert_every_served_file_matches_its_record(cluster, mp_channel) == {old.name}
+    with cluster.servers[1].client(token=None) as http:
+        served = http.get(f"/{mp_channel}/{SUBDIR}/{old.name}", follow_redirects=True).content
+    assert served == (new if point == "after-commit" else old).read_bytes()
+    # Replacing again (and again: the key alternates) still serves what the record says.
+    for path in (old, new):
+        with cluster.servers[2].client() as http:
+            assert upload_raw(http, mp_channel, path, force=True).status_code == 200
+        assert assert_every_served_file_matches_its_record(cluster, mp_channel) == {old.name}
+
+
+def test_kill_9_before_a_new_file_commits_leaves_it_unserved(cluster: Cluster, mp_channel: str, pkgdir: Path) -> None:
+    path = packages.build(Spec("crash-new", "1.0", "h0_0", subdir=SUBDIR), pkgdir)
+    assert send(cluster.servers[0], mp_channel, packages.build(Spec("crash-seed", subdir=SUBDIR), pkgdir)) == 200
+    with cluster.spare({"TAIPAN_TEST_CRASH_AT": "before-commit"}) as victim:
+        _upload_to_dying(victim, mp_channel, path, force=False)
+    assert path.name not in assert_every_served_file_matches_its_record(cluster, mp_channel)
+    for server in cluster.servers:
+        with server.client(token=None) as http:
+            assert http.get(f"/{mp_channel}/{SUBDIR}/{path.name}").status_code == 404
+    assert send(cluster.servers[1], mp_channel, path) == 200  # the same upload, sent again, lands
+    assert path.name in assert_every_served_file_matches_its_record(cluster, mp_channel)

@@ -58,6 +58,9 @@ def publish(server: Server, channel: str, pkgdir: Path) -> None:
             response = send(http, channel, packages.build(spec, pkgdir))
             assert response.status_code == 200, response.text
         assert http.delete(f"/api/v1/delete/{channel}/noarch/rb-gone-1.0-0.conda").status_code == 200
+        # Replaced once: its bytes now lie at a .versions/ key, which a rebuild must find too.
+        replaced = pkgdir / REBUILD_SPECS[1].filename
+        assert upload_raw(http, channel, replaced, force=True).status_code == 200
 
 
 def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -87,6 +90,13 @@ def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir:
             with httpx.Client(base_url=new.url) as anon:  # visibility went with the database
                 assert anon.get(f"/{channel}/noarch/repodata.json").status_code == 401
 
+            # A crash mid-replace left other bytes of a file at a key no record points at,
+            # newer than the recorded ones: a rebuild keeps what the record points at.
+            other = Spec("rb-tool", "2.0", "h2_0", subdir="linux-64", files={"bin/other": b"other bytes"})
+            leftover = f"{channel}/linux-64/.versions/{uuid.uuid4().hex}/{other.filename}"
+            writer = storage.writer(leftover)
+            writer.write(packages.build(other, tmp_path / "other").read_bytes())
+            writer.close()
             # A file lost from storage: a rebuild while the server runs drops its record.
             storage.delete(f"{channel}/noarch/rb-data-0.2-pyh_0.tar.bz2")
             storage.delete(junk)
@@ -96,6 +106,7 @@ def test_rebuild_from_storage_alone_gives_the_same_index(server_factory, pkgdir:
             assert "5 package(s) recorded, 1 record(s) removed, 0 problem(s)" in result.stdout
             after = index_files(new, channel)
             assert after["linux-64/repodata.json"] == before["linux-64/repodata.json"]
+            assert storage.stat(leftover) is None, "the superseded object was not collected"
             assert b"rb-data-0.2" not in after["noarch/repodata.json"]
 
             with new.client() as http:

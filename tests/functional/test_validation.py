@@ -204,6 +204,21 @@ def extra_entries(*entries: malformed.Entry) -> Builder:
     return build
 
 
+def in_component(component: str, *entries: malformed.Entry) -> Builder:
+    """A .conda with ``entries`` added to its ``pkg`` or ``info`` component, whatever their names."""
+
+    def build(tmp: Path, fmt: str) -> Upload:
+        s = Spec("val", fmt=fmt)
+        key = "pkg_extra" if component == "pkg" else "info_extra"
+        return Upload(malformed.write(tmp, s.filename, malformed.good_entries(s), **{key: list(entries)}))
+
+    return build
+
+
+def forged_index(s: Spec) -> bytes:
+    return malformed.index_bytes(s, depends=["evil >=1"])
+
+
 def renamed(new_name: Callable[[str], str]) -> Builder:
     """A valid package saved under another file name."""
 
@@ -333,6 +348,17 @@ CASES = [
          formats=(".conda",)),
     Case("conda-extra-member", conda_zip(extra={"../evil.sh": b"rm -rf /"}), 422,
          r"unexpected members: \.\./evil\.sh", formats=(".conda",)),
+    # metadata from one place only: an installer extracts both components into one folder
+    Case("index-json-in-pkg-component",
+         in_component("pkg", malformed.regular("info/index.json", forged_index(Spec("val")))), 422,
+         r"the pkg component of the \.conda holds 'info/index\.json': metadata belongs in the info component",
+         formats=(".conda",), both_forms=True),
+    Case("recipe-in-pkg-component", in_component("pkg", malformed.regular("info/recipe/meta.yaml", b"")), 422,
+         r"the pkg component of the \.conda holds 'info/recipe/meta\.yaml'", formats=(".conda",)),
+    Case("files-in-info-component", in_component("info", malformed.regular("bin/tool", b"")), 422,
+         r"the info component of the \.conda holds 'bin/tool'", formats=(".conda",)),
+    Case("index-json-twice", extra_entries(malformed.regular("./info/index.json", forged_index(Spec("val")))), 422,
+         r"holds info/index\.json twice", formats=(".tar.bz2",)),
     # members that escape
     Case("member-dotdot", extra_entries(malformed.regular("../evil", b"x")), 422,
          r"'\.\./evil' escapes the archive", both_forms=True),
@@ -400,6 +426,41 @@ def test_the_cases_are_valid_when_not_broken(server: Server, seeded: str, tmp_pa
             good = malformed.write(tmp_path, s.filename, malformed.good_entries(s))
             response = upload_multipart(http, seeded, good)
             assert response.status_code == 200, response.text
+
+
+# --- memory -----------------------------------------------------------------------------
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory since the last reset, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+def _reset_peak_rss(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # Linux: the peak becomes the current RSS
+
+
+def test_a_tiny_package_cannot_make_the_server_take_gigabytes(server: Server, seeded: str, tmp_path: Path) -> None:
+    # A paths.json of 16 million empty objects, a few KiB compressed: parsed whole, it took
+    # ~1 GiB (2 GiB with a larger one). It is the client's install manifest: not read here.
+    s = Spec("val-paths")
+    huge = b'{"paths": [' + b"{}," * (16 * MIB) + b'{}], "paths_version": 1}'
+    entries = malformed.with_member(malformed.good_entries(s), "info/paths.json", huge)
+    path = malformed.write(tmp_path, s.filename, entries)
+    assert path.stat().st_size < 100_000
+    pid = server.process.pid
+    _reset_peak_rss(pid)
+    before = _peak_rss(pid)
+    with client(server) as http:
+        response = upload_raw(http, seeded, path)
+        if response.is_success:
+            http.delete(f"/api/v1/delete/{seeded}/noarch/{s.filename}")
+    grown = _peak_rss(pid) - before
+    assert response.status_code in (200, 413, 422), response.text
+    assert grown < 200 * MIB, f"the server's peak memory grew by {grown // MIB} MiB"
 
 
 # --- size limits ------------------------------------------------------------------------
@@ -570,4 +631,34 @@ def test_same_file_twice_conflicts_and_force_replaces(server: Server, tmp_path: 
     assert after.index["noarch/repodata.json"][1] != before.index["noarch/repodata.json"][1]
     assert hashlib.sha256(second.read_bytes()).hexdigest().encode() in after.index["noarch/repodata.json"][2]
     assert after.index["linux-64/repodata.json"] == before.index["linux-64/repodata.json"]
-    assert set(after.files) == set(before.files), "a replaced file takes its predecessor's place"
+    # The new bytes went to another key (a committed record's are never overwritten), and
+    # the predecessor's object was deleted after the commit: one file for one file.
+    assert len(after.files) == len(before.files), "a replaced file takes its predecessor's place"
+    gone, added = set(before.files) - set(after.files), set(after.files) - set(before.files)
+    assert {k.rsplit("/", 1)[-1] for k in gone} == {k.rsplit("/", 1)[-1] for k in added} == {second.name}
+
+
+def test_index_json_cannot_say_where_the_file_is_or_what_it_hashes_to(
+    server: Server, channel: str, tmp_path: Path
+) -> None:
+    # conda downloads from a record's url and names the file by fn: a package must not set them.
+    s = Spec(
+        "val-keys",
+        index_overrides={
+            "url": "https://evil.example/val-keys-1.0-0.conda",
+            "fn": "other-1.0-0.conda",
+            "channel": "https://evil.example/channel",
+            "sha256": "0" * 64,
+            "md5": "0" * 32,
+            "size": 1,
+            "python_site_packages_path": "lib/python3.13t/site-packages",
+        },
+    )
+    path = packages.build(s, tmp_path)
+    with client(server) as http:
+        assert upload_raw(http, channel, path).status_code == 200
+        record = http.get(f"/{channel}/noarch/repodata.json").json()["packages.conda"][s.filename]
+    assert not {"url", "fn", "channel"} & set(record)
+    assert (record["sha256"], record["size"]) == (packages.sha256_of(path), path.stat().st_size)
+    assert record["md5"] == hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    assert record["python_site_packages_path"] == "lib/python3.13t/site-packages"  # CEP 17, kept

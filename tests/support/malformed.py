@@ -111,11 +111,14 @@ def write(
     *,
     omit: Collection[str] = (),
     extra: Mapping[str, bytes] | None = None,
+    pkg_extra: Sequence[Entry] = (),
+    info_extra: Sequence[Entry] = (),
 ) -> Path:
     """Write ``entries`` as ``out/filename`` (.conda or .tar.bz2, from the name; any other name: .tar.bz2).
 
     For a .conda, ``info/`` entries go into the info component and the rest into the pkg
-    component; ``omit`` drops zip members by name and ``extra`` adds zip members.
+    component, then ``pkg_extra`` and ``info_extra`` are appended to those components
+    whatever their names; ``omit`` drops zip members by name and ``extra`` adds zip members.
     """
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename
@@ -123,8 +126,8 @@ def write(
         path.write_bytes(b"".join(_compressed(_tar(entries), "bz2")))
         return path
     stem = filename[: -len(".conda")]
-    info = [e for e in entries if e[0].name.startswith("info/")]
-    pkg = [e for e in entries if not e[0].name.startswith("info/")]
+    info = [e for e in entries if e[0].name.startswith("info/")] + list(info_extra)
+    pkg = [e for e in entries if not e[0].name.startswith("info/")] + list(pkg_extra)
     components = {
         "metadata.json": json.dumps({"conda_pkg_format_version": 2}).encode(),
         f"pkg-{stem}.tar.zst": b"".join(_compressed(_tar(pkg), "zst")),

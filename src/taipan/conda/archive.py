@@ -5,7 +5,21 @@ must stay inside the archive, its kind must be a file, folder or link, and the b
 unpacks to are bounded (a member declaring too much is refused before it is inflated,
 and every decompressed byte is counted, so nothing the tar reader consumes on its own,
 such as pax headers, escapes the bound). The metadata members we keep are read into
-memory under their own bounds.
+memory under their own bounds, and nothing else of a member is kept once the next one
+is read: memory stays bounded by the limits below whatever the archive holds.
+
+Every bound is here, at the top. A member's parsed JSON may take ~25 times its size in
+memory (``[[],[],...]``), so the metadata bounds are kept far below the archive budget:
+real ``index.json``, ``about.json`` and ``run_exports.json`` are a few KiB (about.json,
+the largest, lists the build environment: tens of KiB at most). ``info/paths.json`` is
+not read at all (it is the client's install manifest, and a large package's is tens of
+MB): the file count comes from the members themselves.
+
+In a ``.conda``, metadata is read from the info component only, and the components must
+split as conda-package-handling splits them: everything under ``info/`` in the info
+component, nothing under ``info/`` in the pkg component. Both are extracted into one
+folder on install, so an ``info/index.json`` in the pkg component would replace the one
+this server read.
 """
 
 from __future__ import annotations
@@ -26,13 +40,14 @@ from taipan.conda.records import is_run_exports
 from taipan.errors import InvalidPackage, TaipanError, TooLarge
 
 MIB = 1024**2
-# Bounds for the metadata members we read into memory. Real packages are far below them.
+# Bounds for the metadata members we read into memory and parse. Real packages are far below them.
 MEMBER_LIMITS = {
     "info/index.json": 1 * MIB,
-    "info/about.json": 4 * MIB,
+    "info/about.json": 1 * MIB,
     "info/run_exports.json": 1 * MIB,
-    "info/paths.json": 256 * MIB,
 }
+# The bytes an archive may unpack to: its size times the configured ratio, at least this.
+# Only counted, never held: unpacking is streamed.
 MIN_UNPACKED_LIMIT = 256 * MIB
 # tarfile reads a pax header or GNU long name whole into memory before yielding the member
 # it describes; real ones are a few KiB.
@@ -50,6 +65,7 @@ class PackageMetadata:
     about: dict[str, Any] = field(default_factory=dict)
     run_exports: dict[str, Any] | None = None
     file_count: int = 0
+    """Files and links the package installs (what its paths.json lists), counted from its members."""
 
 
 def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -> PackageMetadata:
@@ -57,11 +73,18 @@ def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -
     budget = _Budget(max(MIN_UNPACKED_LIMIT, size * max_ratio))
     paths = _Paths()
     wanted: dict[str, bytes] = {}
+    file_count = 0
     try:
-        for tar, member in _members(fileobj, filename, budget):
-            _check_member(member, budget, paths)
-            if member.name in MEMBER_LIMITS:
-                wanted[member.name] = _read_member(tar, member)
+        for tar, member, component in _members(fileobj, filename, budget):
+            name = _check_member(member, budget, paths)
+            in_info = _is_info(name)
+            _check_component(member, component, in_info)
+            if not in_info and not member.isdir():
+                file_count += 1
+            if name in MEMBER_LIMITS:
+                if name in wanted:
+                    raise InvalidPackage(f"the archive holds {name} twice")
+                wanted[name] = _read_member(tar, member, name)
     except TaipanError:
         raise
     except Exception as exc:  # zip, tar, bz2 and zstd readers each raise their own kinds
@@ -72,15 +95,35 @@ def read_package(fileobj: IO[bytes], filename: str, size: int, max_ratio: int) -
         index=_json_object(wanted, "info/index.json"),
         about=_json_object(wanted, "info/about.json") if "info/about.json" in wanted else {},
         run_exports=_run_exports(wanted),
-        file_count=_paths_count(wanted),
+        file_count=file_count,
     )
 
 
-def _members(fileobj: IO[bytes], filename: str, budget: _Budget) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+Member = tuple[tarfile.TarFile, tarfile.TarInfo, str | None]
+"""A tar member, the tar reader it came from, and the .conda component holding it (None: a .tar.bz2)."""
+
+
+def _is_info(name: str) -> bool:
+    # conda-package-handling's own test for what goes into the info component.
+    return name == "info" or name.startswith("info/")
+
+
+def _check_component(member: tarfile.TarInfo, component: str | None, in_info: bool) -> None:
+    if component == "pkg" and in_info:
+        raise InvalidPackage(
+            f"the pkg component of the .conda holds {member.name!r}: metadata belongs in the info "
+            "component only, and an installer would let this one replace it"
+        )
+    if component == "info" and not in_info:
+        raise InvalidPackage(f"the info component of the .conda holds {member.name!r}, which is not under info/")
+
+
+def _members(fileobj: IO[bytes], filename: str, budget: _Budget) -> Iterator[Member]:
     if filename.endswith(".tar.bz2"):
         # A .tar.bz2 is one tarball holding every member.
         with bz2.open(fileobj, "rb") as tar_stream:
-            yield from _tar_members(tar_stream, budget)
+            for tar, member in _tar_members(tar_stream, budget):
+                yield tar, member, None
         return
     zf = zipfile.ZipFile(fileobj)
     stem = filename[: -len(".conda")]
@@ -100,12 +143,17 @@ def _members(fileobj: IO[bytes], filename: str, budget: _Budget) -> Iterator[tup
                 _counted(raw, component_budget), read_across_frames=True, closefd=False
             )
             with zstd_stream:
-                yield from _tar_members(zstd_stream, budget)
+                for tar, member in _tar_members(zstd_stream, budget):
+                    yield tar, member, component
 
 
 def _tar_members(stream: IO[bytes], budget: _Budget) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     open_tar = functools.partial(tarfile.open, tarinfo=_CheckedTarInfo)
-    yield from tar_generator(_counted(stream, budget), tarfile_open=open_tar)
+    for tar, member in tar_generator(_counted(stream, budget), tarfile_open=open_tar):
+        yield tar, member
+        # tarfile keeps every member it has read; a tarball of millions of empty members
+        # (a few KiB compressed) would pile them up. A stream needs only the current one.
+        tar.members.clear()
 
 
 class _CheckedTarInfo(tarfile.TarInfo):
@@ -157,11 +205,13 @@ class _Budget:
         return TooLarge(f"the archive unpacks to more than {self.limit} bytes; refusing it as a decompression bomb")
 
 
-def _check_member(member: tarfile.TarInfo, budget: _Budget, paths: _Paths) -> None:
+def _check_member(member: tarfile.TarInfo, budget: _Budget, paths: _Paths) -> str:
+    """Raise unless the member is safe to extract; return its path as an extractor writes it."""
     budget.refuse_beyond(member.size)  # before the member's bytes are inflated
-    paths.check(member)
+    name = paths.check(member)
     if not (member.issym() or member.islnk() or member.isfile() or member.isdir()):
         raise InvalidPackage(f"archive member {member.name!r} is a device, fifo or other special file")
+    return name
 
 
 class _Paths:
@@ -177,12 +227,14 @@ class _Paths:
         self.symlinks: set[str] = set()
         self.stepped_out: set[str] = set()  # folders some link target leaves with ".."
 
-    def check(self, member: tarfile.TarInfo) -> None:
+    def check(self, member: tarfile.TarInfo) -> str:
+        """Raise unless the member lands inside; return where it lands (``./info//a`` is ``info/a``)."""
         parts = self._plain(member.name, "escapes the archive", member.name)
         if member.issym():
             self._check_symlink(member, parts)
         elif member.islnk():
             self._plain(member.linkname, f"links outside the archive ({member.linkname!r})", member.name)
+        return "/".join(parts)
 
     def _plain(self, path: str, problem: str, name: str) -> list[str]:
         parts = [p for p in path.split("/") if p not in ("", ".")]
@@ -217,13 +269,13 @@ class _Paths:
                 yield "/".join(parts[:i])
 
 
-def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    limit = MEMBER_LIMITS[member.name]
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, name: str) -> bytes:
+    limit = MEMBER_LIMITS[name]
     if member.size > limit:
-        raise TooLarge(f"{member.name} is {member.size} bytes; at most {limit} are accepted")
+        raise TooLarge(f"{name} is {member.size} bytes; at most {limit} are accepted")
     stream = tar.extractfile(member)
     if stream is None:
-        raise InvalidPackage(f"{member.name} is not a regular file")
+        raise InvalidPackage(f"{name} is not a regular file")
     return stream.read(limit + 1)
 
 
@@ -253,12 +305,3 @@ def _run_exports(members: dict[str, bytes]) -> dict[str, Any] | None:
     if not is_run_exports(value):
         raise InvalidPackage(f"{name} must map kinds (weak, strong, ...) to lists of strings")
     return value
-
-
-def _paths_count(members: dict[str, bytes]) -> int:
-    if "info/paths.json" not in members:
-        return 0
-    paths = _json_object(members, "info/paths.json").get("paths", [])
-    if not isinstance(paths, list):
-        raise InvalidPackage("info/paths.json: 'paths' must be a list")
-    return len(paths)

@@ -26,6 +26,32 @@ STRIPPED_KEYS = frozenset(
         "operatingsystem",
     }
 )
+# Keys a package must not set: where the file is and what it hashes to are the server's to
+# say (conda downloads from a record's ``url`` and names the file by ``fn``), and the rest
+# are conda's fields for an installed or cached package, which a client reading repodata
+# may take as such. They are dropped, not refused: nothing a real build writes is among
+# them, and dropping keeps an old package that carried one usable. md5, sha256, size and
+# indexed_timestamp are then set from the bytes received.
+SERVER_KEYS = frozenset(
+    {
+        "url",
+        "fn",
+        "channel",
+        "schannel",
+        "md5",
+        "sha256",
+        "size",
+        "indexed_timestamp",
+        "auth",
+        "link",
+        "files",
+        "paths_data",
+        "requested_spec",
+        "package_tarball_full_path",
+        "extracted_package_dir",
+        "metadata_signature_status",
+    }
+)
 REQUIRED = ("name", "version", "build", "build_number", "subdir")
 # The database keeps build_number in a 32-bit column; real ones are small.
 MAX_BUILD_NUMBER = 2**31 - 1
@@ -127,8 +153,11 @@ def _readable_time(value: int) -> bool:
 
 
 def build_record(index: dict[str, Any], hashes: Hashes, indexed_timestamp: int) -> dict[str, Any]:
-    """The repodata record: index.json less the stripped keys, plus hashes, size and indexed_timestamp."""
-    record = {k: v for k, v in index.items() if k not in STRIPPED_KEYS}
+    """The repodata record: index.json less the stripped and server keys, plus hashes, size and indexed_timestamp.
+
+    Every other key of index.json is kept as it is (CEP 17's ``python_site_packages_path``,
+    ``purls``, keys newer than this server)."""
+    record = {k: v for k, v in index.items() if k not in STRIPPED_KEYS and k not in SERVER_KEYS}
     record.setdefault("depends", [])
     record["md5"] = hashes.md5
     record["sha256"] = hashes.sha256

@@ -146,7 +146,10 @@ class PackageFile(Base):
     download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """GETs of the file, added in batches (see taipan.packages.downloads)."""
     has_attestation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    """A Sigstore bundle was uploaded with the file; stored next to it as ``<file>.sigstore.json``."""
+    """A Sigstore bundle was uploaded with the file; stored next to it as ``<object key>.sigstore.json``."""
+    object_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    """The storage key of the bytes this record describes; None for ``{channel}/{subdir}/{filename}``.
+    Those bytes are never overwritten while the record points at them (see taipan.packages.objects)."""
 
 
 class FileLabel(Base):

@@ -4,13 +4,14 @@ A file arrives already staged in storage (streamed there by the web layer, hashi
 went). Here it is checked through and through, and only then, inside one transaction
 that holds the subdir's lock, moved to its final key, recorded, and its shard
 rewritten. Any failure leaves no record or index byte changed; the staged object stays
-where it is, for its owner (a staging scope, packages/staging.py) to remove.
+where it is, for its owner (a staging scope, packages/staging.py) to remove. The final key
+is never one a committed record points at (see taipan.packages.objects), so no crash
+point serves bytes their record does not describe.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,8 +31,9 @@ from taipan.db.models import Channel, PackageFile, Subdir, now_ms
 from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TaipanError, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.metrics import Metrics
+from taipan.packages import objects
 from taipan.packages.staging import staging_key
-from taipan.storage.base import STAGING_PREFIX, ObjectInfo, Storage
+from taipan.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +67,12 @@ class Stored:
 
 
 def storage_key(channel: str, subdir: str, filename: str) -> str:
-    return f"{channel}/{subdir}/{filename}"
+    """The plain key of a file; its bytes may lie elsewhere (``PackageFile.object_key``)."""
+    return objects.plain_key(channel, subdir, filename)
 
 
-ATTESTATION_SUFFIX = ".sigstore.json"
+ATTESTATION_SUFFIX = objects.ATTESTATION_SUFFIX
 MAX_ATTESTATION_BYTES = 4 * 1024 * 1024
-
-
-def attestation_key(channel: str, subdir: str, filename: str) -> str:
-    """Where the Sigstore bundle uploaded with a package lives: next to it."""
-    return storage_key(channel, subdir, filename) + ATTESTATION_SUFFIX
 
 
 def check_attestation(data: bytes) -> None:
@@ -227,8 +225,9 @@ def record_files(
 
     One transaction under the subdir's lock: the existence check, the move, the rows and
     the shards of the touched names. Used by uploads (one file) and imports (batches).
-    A file whose staged key already is its final key is recorded where it lies, without
-    a move (an index rebuild from storage); such a file is never deleted on failure.
+    A file whose staged key already is one of its final keys (plain or versioned) is
+    recorded where it lies, without a move (an index rebuild from storage); such a file
+    is never deleted on failure. A replaced file's old object is deleted after the commit.
     """
     subdirs = {checked.subdir for checked, _ in items}
     if len(subdirs) != 1:
@@ -261,54 +260,54 @@ def record_files(
                 if labels is not None or not stored.replaced:
                     assign_labels(session, row.id, labels or [DEFAULT_LABEL], replace=True)
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
+            objects.crash_point("before-commit")
     except BaseException:
         moves.undo()
         raise
+    objects.crash_point("after-commit")
     moves.done()
     return results
 
 
 class _Moves:
-    """Files moved into place by a transaction not yet committed, so a failure can undo them.
+    """Objects a transaction not yet committed has placed, and those its commit leaves unreferenced.
 
-    A replaced file's old bytes are set aside, not overwritten, until the commit: if the
-    transaction fails they come back, and the record still matches the bytes served.
+    New bytes never go to a key a committed record points at (``objects.next_key``), so
+    nothing here overwrites what is being served: if the transaction fails the new objects
+    are deleted, and once it commits the replaced ones are.
     """
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._placed: list[tuple[str, str | None]] = []
+        self._placed: list[str] = []
+        self._retired: list[str] = []
 
-    def place(self, staged_key: str, key: str, replacing: bool) -> ObjectInfo:
-        backup = None
-        if replacing and self.storage.stat(key) is not None:
-            backup = f"{STAGING_PREFIX}replaced-{uuid.uuid4().hex}"
-            self.storage.move(key, backup)
-        self._placed.append((key, backup))
+    def place(self, staged_key: str, key: str) -> ObjectInfo:
+        self._placed.append(key)
         return self.storage.move(staged_key, key)
 
-    def attest(self, staged_key: str | None, key: str, replacing: bool) -> bool:
-        """Put a staged attestation at ``key``; without one, a replaced file's old attestation is set aside."""
-        if staged_key is not None:
-            self.place(staged_key, key, replacing)
-            return True
-        if replacing and self.storage.stat(key) is not None:
-            backup = f"{STAGING_PREFIX}replaced-{uuid.uuid4().hex}"
-            self.storage.move(key, backup)
-            self._placed.append((key, backup))
-        return False
+    def attest(self, staged_key: str | None, key: str) -> bool:
+        """Put a staged attestation next to the object at ``key``; True if there is one."""
+        target = objects.attestation_of(key)
+        if staged_key is None:
+            # A crash's leftover there would be taken for this file's bundle by a rebuild.
+            self.storage.delete(target)
+            return False
+        self._placed.append(target)
+        self.storage.move(staged_key, target)
+        return True
+
+    def retire(self, key: str) -> None:
+        """Delete the object at ``key`` (and its attestation) once the commit no longer points at it."""
+        self._retired += [key, objects.attestation_of(key)]
 
     def undo(self) -> None:
-        for key, backup in reversed(self._placed):
-            if backup is None:
-                self.storage.delete(key)
-            else:
-                self.storage.move(backup, key)
+        for key in reversed(self._placed):
+            self.storage.delete(key)
 
     def done(self) -> None:
-        for _, backup in self._placed:
-            if backup is not None:
-                self.storage.delete(backup)
+        for key in self._retired:
+            self.storage.delete(key)
 
 
 def _record_one(
@@ -327,14 +326,18 @@ def _record_one(
     existing = rows.get(filename)
     if existing is not None and not force:
         raise _exists(channel, checked)
-    key = storage_key(channel, checked.subdir, filename)
-    in_place = staged_key == key
+    current = objects.object_key(channel, checked.subdir, filename, existing.object_key) if existing else None
+    in_place = objects.parse_key(staged_key) == (channel, checked.subdir, filename)
     if in_place:
+        key = staged_key
         info = moves.storage.stat(key)
         if info is None:
             raise FileNotFoundError(key)
     else:
-        info = moves.place(staged_key, key, replacing=existing is not None)
+        key = objects.next_key(channel, checked.subdir, filename, current)
+        info = moves.place(staged_key, key)
+        if current is not None:
+            moves.retire(current)
         detail = f"sha256={checked.hashes.sha256} size={checked.hashes.size} replaced={existing is not None}"
         audit.record(
             session,
@@ -364,11 +367,11 @@ def _record_one(
     if existing is None or not in_place:  # recording in place (a rebuild) keeps who uploaded it, and when
         row.uploaded_ms = indexed if in_place else now_ms()
         row.uploader = uploader
-    attested = attestation_key(channel, checked.subdir, filename)
+    row.object_key = objects.stored_value(channel, checked.subdir, filename, key)
     if not in_place:
-        row.has_attestation = moves.attest(attestation, attested, replacing=existing is not None)
-    elif existing is None:  # a rebuild from storage finds the bundle uploaded with the file, if any
-        row.has_attestation = moves.storage.stat(attested) is not None
+        row.has_attestation = moves.attest(attestation, key)
+    elif current != key:  # a rebuild from storage finds the bundle uploaded with the file, if any
+        row.has_attestation = moves.storage.stat(objects.attestation_of(key)) is not None
     session.add(row)
     rows[filename] = row  # the rows are written together, at the next query or the commit
     return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)

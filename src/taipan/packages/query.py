@@ -33,6 +33,8 @@ class FileInfo:
     uploader: str | None
     has_attestation: bool
     """A Sigstore bundle was uploaded with the file: served at ``<file>.sigstore.json``."""
+    object_key: str | None
+    """Where the bytes lie in storage, when not at the plain key (taipan.packages.objects)."""
 
 
 def find_file(
@@ -100,6 +102,7 @@ def _select() -> Any:  # a Select of the FileInfo columns, in order
         PackageFile.uploaded_ms,
         PackageFile.uploader,
         PackageFile.has_attestation,
+        PackageFile.object_key,
     ).join(Subdir, Subdir.id == PackageFile.subdir_id)
 
 

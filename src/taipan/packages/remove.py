@@ -14,7 +14,7 @@ from taipan.db.engine import Database
 from taipan.db.models import PackageFile, Subdir
 from taipan.errors import NotFound
 from taipan.indexing.state import lock_subdir, refresh_shards
-from taipan.packages.ingest import attestation_key, storage_key
+from taipan.packages import objects
 from taipan.storage.base import Storage
 
 
@@ -39,8 +39,9 @@ def delete_file(
             )
         if subdir_id is None or row is None:
             raise NotFound(f"{subdir}/{filename} does not exist in channel {channel!r}")
+        key = objects.object_key(channel, subdir, filename, row.object_key)
         _delete(session, principal, channel, [(subdir, row)], address)
-    _delete_bytes(storage, channel, [(subdir, filename)])
+    _delete_bytes(storage, [key])
 
 
 def delete_package(
@@ -70,9 +71,10 @@ def delete_package(
             what = f"release {name} {version}" if version is not None else f"package {name!r}"
             raise NotFound(f"{what} does not exist in channel {channel!r}")
         _delete(session, principal, channel, rows, address)
-        removed = [(subdir, row.filename) for subdir, row in rows]
-    _delete_bytes(storage, channel, removed)
-    return [f"{subdir}/{filename}" for subdir, filename in removed]
+        removed = [f"{subdir}/{row.filename}" for subdir, row in rows]
+        keys = [objects.object_key(channel, subdir, row.filename, row.object_key) for subdir, row in rows]
+    _delete_bytes(storage, keys)
+    return removed
 
 
 def _delete(
@@ -99,8 +101,8 @@ def _delete(
         audit.record(session, actor, "package_deleted", channel=channel, target=target, address=address)
 
 
-def _delete_bytes(storage: Storage, channel: str, files: Sequence[tuple[str, str]]) -> None:
+def _delete_bytes(storage: Storage, keys: Sequence[str]) -> None:
     # After the commit: a crash here leaves an unindexed file behind, never a record without bytes.
-    for subdir, filename in files:
-        storage.delete(storage_key(channel, subdir, filename))
-        storage.delete(attestation_key(channel, subdir, filename))
+    for key in keys:
+        storage.delete(key)
+        storage.delete(objects.attestation_of(key))

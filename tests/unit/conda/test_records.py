@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from taipan.conda.names import parse_filename
-from taipan.conda.records import STRIPPED_KEYS, Hashes, build_record, check_index, dump_record
+from taipan.conda.records import SERVER_KEYS, STRIPPED_KEYS, Hashes, build_record, check_index, dump_record
 from taipan.errors import InvalidPackage
 
 HASHES = Hashes(sha256="ab" * 32, md5="cd" * 16, size=1234)
@@ -133,6 +133,32 @@ def test_build_record_strips_build_machine_keys_and_adds_hashes() -> None:
     assert (record["sha256"], record["md5"], record["size"]) == (HASHES.sha256, HASHES.md5, HASHES.size)
     assert record["indexed_timestamp"] == 42
     assert "arch" in index, "the index given is not changed"
+
+
+def test_build_record_drops_keys_clients_take_from_the_server() -> None:
+    # A package saying where it lives (url, fn, channel) or what it hashes to would have
+    # conda fetch another file, or check against the package's word rather than the bytes.
+    index = _index(
+        url="https://evil.example/foo.conda",
+        fn="other-1.0-0.conda",
+        channel="https://evil.example",
+        schannel="evil",
+        md5="0" * 32,
+        sha256="0" * 64,
+        size=1,
+        indexed_timestamp=1,
+        python_site_packages_path="lib/python3.13t/site-packages",
+        purls=["pkg:pypi/foo"],
+        some_new_key={"kept": True},
+    )
+    record = build_record(index, HASHES, indexed_timestamp=42)
+    assert not (SERVER_KEYS - {"md5", "sha256", "size", "indexed_timestamp"}) & set(record)
+    assert (record["sha256"], record["md5"], record["size"]) == (HASHES.sha256, HASHES.md5, HASHES.size)
+    assert record["indexed_timestamp"] == 42
+    # CEP 17 and every other key the server does not own pass through untouched.
+    assert record["python_site_packages_path"] == "lib/python3.13t/site-packages"
+    assert record["purls"] == ["pkg:pypi/foo"]
+    assert record["some_new_key"] == {"kept": True}
 
 
 def test_build_record_keeps_the_depends_it_has() -> None:

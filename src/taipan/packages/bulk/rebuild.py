@@ -15,11 +15,12 @@ from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, ShardPointer, Subdir
 from taipan.errors import NotFound, TaipanError
 from taipan.indexing.state import lock_subdir, refresh_shards
+from taipan.packages import objects
 from taipan.packages.bulk.importing import ensure_channel
 from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
 from taipan.packages.ingest import ATTESTATION_SUFFIX, Checked, Staged, check_package, record_files, storage_key
-from taipan.storage.base import Storage
+from taipan.storage.base import ObjectInfo, Storage
 from taipan.storage.factory import StorageConfig
 
 
@@ -52,14 +53,15 @@ def rebuild_index(
     they were public went with the database; guessing "public" could publish packages
     that were not meant to be), and without an owner. Records whose file is gone or no
     longer valid are removed; invalid and unexpected files are reported, never deleted.
-    Every subdir of a rebuilt channel gets a new revision. Workers open the storage from
-    ``storage_url``; without it the files are checked in this process.
+    Every subdir of a rebuilt channel gets a new revision. Objects of a recorded file other
+    than the one its record points at (a crash mid-replace) are deleted. Workers open the
+    storage from ``storage_url``; without it the files are checked in this process.
     """
     progress = progress or Silent()
     report = RebuildReport()
     if channel is not None:
         check_channel_name(channel)
-    found = _stored_packages(storage, channel, report)
+    found = _stored_packages(db, storage, channel, report)
     names = set(found) | _channel_names(db)
     if channel is not None:
         if channel not in names:
@@ -69,10 +71,10 @@ def rebuild_index(
         if _rebuildable(db, name, public, report):
             report.channels.append(name)
     jobs = [
-        Job(storage_key(ch, subdir, filename), filename, subdir)
+        Job(key, filename, subdir)
         for ch in report.channels
         for subdir, filenames in sorted(found.get(ch, {}).items())
-        for filename in sorted(filenames)
+        for filename, key in sorted(filenames.items())
     ]
     progress.start(len(jobs))
     results = run_jobs(jobs, _check_stored, limits, storage, storage_url, workers or default_workers())
@@ -80,24 +82,47 @@ def rebuild_index(
     invalid = {p.location for p in report.problems}
     for ch in report.channels:
         _prune(db, storage, ch, recorded.get(ch, {}), invalid, report)
+        objects.collect_superseded(db, storage, ch)  # what a crash mid-replace left
     db.analyze()
     return report
 
 
-def _stored_packages(storage: Storage, channel: str | None, report: RebuildReport) -> dict[str, dict[str, set[str]]]:
-    """channel -> subdir -> file names, from the storage listing; anything else is reported."""
-    found: dict[str, dict[str, set[str]]] = {}
+def _stored_packages(
+    db: Database, storage: Storage, channel: str | None, report: RebuildReport
+) -> dict[str, dict[str, dict[str, str]]]:
+    """channel -> subdir -> file name -> the key of its bytes, from the storage listing; anything else is reported.
+
+    A file may have several objects (plain and ``.versions/`` keys, after a crash mid-replace):
+    the one its record points at is taken, or else the newest (``objects.pick``)."""
+    seen: dict[tuple[str, str, str], list[ObjectInfo]] = {}
     for info in storage.list(f"{channel}/" if channel is not None else ""):
         parts = info.key.split("/")
-        if any(part.startswith(".") for part in parts):
+        where = objects.parse_key(info.key)
+        if any(part.startswith(".") for i, part in enumerate(parts) if not (i == 2 and where is not None)):
             continue  # internal: staging and temporary objects
         if parts[-1].endswith(ATTESTATION_SUFFIX):
             continue  # recorded with its package
-        if len(parts) != 3 or not is_subdir(parts[1]) or not parts[2].endswith(EXTENSIONS):
+        if where is None or not is_subdir(where[1]) or not where[2].endswith(EXTENSIONS):
             report.problems.append(Problem(info.key, "not a package at channel/subdir/file; left alone"))
             continue
-        found.setdefault(parts[0], {}).setdefault(parts[1], set()).add(parts[2])
+        seen.setdefault(where, []).append(info)
+    referenced = _referenced_keys(db)
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for (ch, subdir, filename), infos in seen.items():
+        chosen = objects.pick(infos, referenced.get((ch, subdir, filename)))
+        found.setdefault(ch, {}).setdefault(subdir, {})[filename] = chosen.key
     return found
+
+
+def _referenced_keys(db: Database) -> dict[tuple[str, str, str], str]:
+    """(channel, subdir, file name) -> the key its record points at, for every record."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Channel.name, Subdir.name, PackageFile.filename, PackageFile.object_key)
+            .join(Subdir, Subdir.id == PackageFile.subdir_id)
+            .join(Channel, Channel.id == Subdir.channel_id)
+        ).all()
+    return {(ch, sd, fn): objects.object_key(ch, sd, fn, key) for ch, sd, fn, key in rows}
 
 
 def _channel_names(db: Database) -> set[str]:
@@ -166,13 +191,16 @@ def _prune(
         with db.write() as session:
             lock_subdir(session, subdir_id)
             rows = session.execute(
-                select(PackageFile.id, PackageFile.filename, PackageFile.name).where(PackageFile.subdir_id == subdir_id)
+                select(PackageFile.id, PackageFile.filename, PackageFile.name, PackageFile.object_key).where(
+                    PackageFile.subdir_id == subdir_id
+                )
             ).all()
             keep = recorded.get(subdir, set())
             stale = [
                 row
                 for row in rows
-                if row.filename not in keep and _unbacked(storage, storage_key(channel, subdir, row.filename), invalid)
+                if row.filename not in keep
+                and _unbacked(storage, objects.object_key(channel, subdir, row.filename, row.object_key), invalid)
             ]
             if stale:
                 session.execute(delete(PackageFile).where(PackageFile.id.in_([row.id for row in stale])))

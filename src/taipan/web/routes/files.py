@@ -19,7 +19,8 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
-from taipan.packages.ingest import ATTESTATION_SUFFIX, attestation_key, storage_key
+from taipan.packages import objects
+from taipan.packages.ingest import ATTESTATION_SUFFIX
 from taipan.packages.query import FileInfo, find_file, readable_subdir
 from taipan.services import Services
 from taipan.web import auth
@@ -102,7 +103,8 @@ def _attestation(svc: Services, request: Request, channel: str, info: FileInfo, 
     """The Sigstore bundle uploaded with a package, to whoever may read the package."""
     if not info.has_attestation:
         raise NotFound(f"{info.subdir}/{info.filename} has no attestation")
-    with svc.storage.open(attestation_key(channel, info.subdir, info.filename)) as f:
+    key = objects.object_key(channel, info.subdir, info.filename, info.object_key)
+    with svc.storage.open(objects.attestation_of(key)) as f:
         data = f.read()
     headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "Cache-Control": _cache(private, PACKAGE_CACHE)}
     if not_modified(request, headers["ETag"], info.uploaded_ms):
@@ -171,7 +173,8 @@ def _package(svc: Services, request: Request, channel: str, info: FileInfo, priv
         return Response(status_code=status, media_type=media_type, headers=headers)
     if start == 0:  # a resumed download (a range further in) is not another download
         svc.downloads.add(channel, info.subdir, info.filename)
-    key = storage_key(channel, info.subdir, info.filename)
+    # The object the record points at: never overwritten while it does, so these are its bytes.
+    key = objects.object_key(channel, info.subdir, info.filename, info.object_key)
     if svc.presigner is not None:  # GET only: HEAD was answered above, and a URL signed for GET fails a HEAD
         svc.metrics.downloads.labels("redirect").inc()
         url = svc.presigner.presigned_url(key, svc.settings.s3_presign_expiry)
