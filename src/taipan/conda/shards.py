@@ -17,7 +17,16 @@ import zstandard
 from taipan.conda.names import split_extension
 
 SHARD_ZSTD_LEVEL = 12
+# The trailing slash matters: conda's reader before conda-libmamba-solver PR 750 (issue 748)
+# resolved a shard as urljoin(urljoin(index_url, shards_base_url), "<sha256>.msgpack.zst"),
+# which drops a last segment that has no slash. Readers since then add one when missing.
 SHARDS_BASE_URL = "./shards/"
+
+
+def _compress(raw: bytes) -> bytes:
+    """One frame that declares its content size: older conda readers called
+    ``zstandard.decompress`` without a size bound, which refuses frames without it."""
+    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL, write_content_size=True).compress(raw)
 
 
 def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) -> bytes:
@@ -33,8 +42,8 @@ def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) ->
         _, ext = split_extension(filename)
         (packages_conda if ext == ".conda" else packages)[filename] = dict(sorted(record.items()))
     shard = {"packages": packages, "packages.conda": packages_conda, "removed": []}
-    raw = msgpack.packb(shard, use_bin_type=True)
-    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+    # use_bin_type: bytes are msgpack bin, which old conda readers needed (they called .hex()).
+    return _compress(msgpack.packb(shard, use_bin_type=True))
 
 
 def shard_digest(data: bytes) -> bytes:
@@ -48,8 +57,7 @@ def encode_shard_index(subdir: str, shards: Mapping[str, bytes]) -> bytes:
         "shards": dict(sorted(shards.items())),
         "version": 1,
     }
-    raw = msgpack.packb(index, use_bin_type=True)
-    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+    return _compress(msgpack.packb(index, use_bin_type=True))
 
 
 def _sorted(value: Any) -> Any:
