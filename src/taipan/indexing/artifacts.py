@@ -83,6 +83,17 @@ class IndexFiles:
 
         return self._cache.get_or_build((state.id, state.label, kind), fresh, lambda: self._measured(state, kind))
 
+    def cached(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes] | None:
+        """What :meth:`build` would return, if it is built already; never builds (for the event loop)."""
+        value = self._cache.get((state.id, state.label, kind))
+        if value is None or value[0].epoch != state.epoch or value[0].revision < state.revision:
+            return None
+        return value
+
+    def cached_shard(self, state: SubdirState, digest: bytes) -> bytes | None:
+        """A shard if it is in memory already; never reads the database."""
+        return self._shards.get((state.id, state.epoch, digest))
+
     def _measured(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
         with self._metrics.building_index(kind):
             return self._build(state, kind)
