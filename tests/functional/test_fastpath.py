@@ -126,3 +126,24 @@ def test_private_channels_still_look_missing(server: Server) -> None:
             absent = http.get("/no-such-fast-channel/noarch/repodata.json", headers=headers)
             assert hidden.status_code == absent.status_code
             assert hidden.text == absent.text.replace("no-such-fast-channel", channel)
+
+
+def builds(server: Server, kind: str) -> float:
+    with httpx.Client(base_url=server.url) as http:
+        text = http.get("/metrics").text
+    found = re.search(rf'^taipan_index_build_duration_seconds_count\{{kind="{re.escape(kind)}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_bz2_is_never_built_for_a_zst_or_shard_request(server: Server, channel: str, pkgdir: Path) -> None:
+    before = builds(server, "repodata.json.bz2")
+    with server.client() as http:
+        for n in range(2):
+            path = packages.build(Spec("lazy", f"{n}.0", "0", subdir="noarch"), pkgdir)
+            assert upload_raw(http, channel, path).status_code == 200
+            assert http.get(f"/{channel}/noarch/repodata.json.zst").status_code == 200
+            assert http.get(f"/{channel}/noarch/repodata_shards.msgpack.zst").status_code == 200
+            assert http.get(f"/{channel}/noarch/repodata.json").status_code == 200
+        assert builds(server, "repodata.json.bz2") == before
+        assert http.get(f"/{channel}/noarch/repodata.json.bz2").status_code == 200
+    assert builds(server, "repodata.json.bz2") == before + 1

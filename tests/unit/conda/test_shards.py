@@ -9,9 +9,11 @@ from urllib.parse import urljoin
 import msgpack
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taipan.conda.records import Hashes, build_record, dump_record
-from taipan.conda.shards import SHARDS_BASE_URL, encode_shard, encode_shard_index, shard_digest
+from taipan.conda.shards import SHARDS_BASE_URL, ShardIndex, encode_shard, encode_shard_index, shard_digest
 from taipan.errors import InvalidPackage
 
 
@@ -142,3 +144,31 @@ def test_shard_decodes_the_strict_way() -> None:
             assert len(record["md5"]) == 16
             assert record["sha256"].hex()
             assert record["md5"].hex()
+
+
+_edits = st.lists(
+    st.tuples(
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=8), st.none() | st.binary(min_size=32, max_size=32)
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.dictionaries(st.text(min_size=1, max_size=8), st.binary(min_size=32, max_size=32), max_size=20),
+    edits=_edits,
+)
+def test_patched_shard_index_encodes_as_a_fresh_one(
+    start: dict[str, bytes], edits: list[tuple[str, bytes | None]]
+) -> None:
+    index = ShardIndex("linux-64", start)
+    current = dict(start)
+    for name, digest in edits:
+        if digest is None:
+            index.remove(name)
+            current.pop(name, None)
+        else:
+            index.set(name, digest)
+            current[name] = digest
+        assert index.encode() == encode_shard_index("linux-64", current)
