@@ -4,6 +4,7 @@ to one built from scratch, whatever sequence of changes led there."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from taipan.conda.shards import encode_shard_index
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.db.models import ShardPointer
-from taipan.errors import NotFound
+from taipan.errors import Conflict, NotFound
 from taipan.indexing import artifacts
 from taipan.indexing.artifacts import IndexFiles
 from taipan.packages.ingest import Staged, check_package, record_files
@@ -27,6 +28,7 @@ from taipan.packages.remove import delete_file
 from taipan.storage.memory import MemoryStorage
 from tests.support import packages
 from tests.support.packages import Spec
+from tests.support.server import database_url
 
 NAMES = ("alpha", "beta", "gamma")
 VERSIONS = ("1.0", "2.0")
@@ -36,8 +38,8 @@ _counter = itertools.count()
 
 
 class World:
-    def __init__(self, tmp: Path) -> None:
-        self.db = Database(f"sqlite:///{tmp / 'db.sqlite'}")
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.db = Database(url)
         migrate.upgrade(self.db)
         keys.reset_admin_token(self.db, tmp / "token")
         self.admin: Principal = keys.principal_for_key(self.db, (tmp / "token").read_text().strip())
@@ -64,8 +66,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return World(tmp_path_factory.mktemp("shard-index"))
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """On the database backend under test (TAIPAN_TEST_DB), in process: no server."""
+    tmp = tmp_path_factory.mktemp("shard-index")
+    with database_url(tmp) as url:
+        made = World(tmp, url)
+        yield made
+        made.db.dispose()
 
 
 filename = st.tuples(st.sampled_from(NAMES), st.sampled_from(VERSIONS))
@@ -94,8 +101,8 @@ def apply(world: World, channel: str, step: tuple) -> None:  # type: ignore[type
             _, source, target, move = step
             if source != target:
                 promote(world.db, world.admin, channel, source, target, move=move)
-    except NotFound:
-        pass  # deleting or labelling a file that is not there
+    except (NotFound, Conflict):
+        pass  # a file that is not there, or its last label removed: refused, nothing changes
 
 
 def scratch(world: World, channel: str, label: str) -> bytes:
