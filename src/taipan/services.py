@@ -9,6 +9,7 @@ from taipan.accounts.users import PasswordCache
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.indexing.artifacts import IndexFiles
+from taipan.indexing.watch import ChangeWatch, open_watch
 from taipan.metrics import Metrics
 from taipan.oauth.provider import OAuthProvider
 from taipan.packages.downloads import DownloadCounter
@@ -37,9 +38,13 @@ class Services:
     presigner: Presigner | None = None
     """Set when package downloads are redirected to presigned URLs of the store."""
     metrics: Metrics = field(default_factory=Metrics)
+    changes: ChangeWatch | None = None
+    """Tells the index fast path (web.fastpath) when anything was committed; None: no fast path."""
 
     def close(self) -> None:
         self.downloads.close()
+        if self.changes is not None:
+            self.changes.close()
         self.db.dispose()
 
 
@@ -61,6 +66,7 @@ def build_services(settings: Settings) -> Services:
         oauth=OAuthProvider(db, settings),
         presigner=download_presigner(settings, storage),
         metrics=metrics,
+        changes=open_watch(settings.database_url),
     )
 
 

@@ -123,3 +123,36 @@ def test_shards_are_immutable_and_content_addressed(server: Server, channel: str
         assert "immutable" in shard.headers["cache-control"]
         assert http.get(f"/{channel}/linux-64/shards/{'0' * 64}.msgpack.zst").status_code == 404
         assert http.get(f"/{channel}/linux-64/shards/nothex.msgpack.zst").status_code == 404
+
+
+def test_shards_decode_the_way_conda_read_them_strictly(server: Server, channel: str, published: Path) -> None:
+    """conda-libmamba-solver issue 748: conda rejected rattler-written shards whose zstd frames
+    had no content size, whose hashes were msgpack arrays, or whose shards_base_url had no
+    trailing slash. Its reader then was the strictest: decode the way it did."""
+    from urllib.parse import urljoin
+
+    import msgpack
+    import zstandard
+
+    def strict(data: bytes) -> dict:  # type: ignore[type-arg]
+        assert zstandard.get_frame_parameters(data).content_size != zstandard.CONTENTSIZE_UNKNOWN
+        decoded: dict = msgpack.unpackb(zstandard.decompress(data), raw=False)  # type: ignore[type-arg]
+        return decoded
+
+    index_url = f"{server.url}/{channel}/linux-64/repodata_shards.msgpack.zst"
+    with httpx.Client() as http:
+        index = strict(http.get(index_url).content)
+        shards_base = urljoin(index_url, index["info"]["shards_base_url"])
+        for name, digest in index["shards"].items():
+            assert type(digest) is bytes, name
+            response = http.get(urljoin(shards_base, f"{digest.hex()}.msgpack.zst"))
+            assert response.status_code == 200
+            shard = strict(response.content)
+            for record in [*shard["packages"].values(), *shard["packages.conda"].values()]:
+                assert type(record["sha256"]) is bytes
+                assert type(record["md5"]) is bytes
+                assert len(record["sha256"].hex()) == 64
+        assert "served" in index["shards"]
+        zst = http.get(f"{server.url}/{channel}/linux-64/repodata.json.zst").content
+        assert zstandard.get_frame_parameters(zst).content_size != zstandard.CONTENTSIZE_UNKNOWN
+        assert zstandard.decompress(zst) == http.get(f"{server.url}/{channel}/linux-64/repodata.json").content

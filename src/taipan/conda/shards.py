@@ -6,6 +6,7 @@ records always give the same shard, and a shard's name is the sha256 of its byte
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,7 +18,19 @@ import zstandard
 from taipan.conda.names import split_extension
 
 SHARD_ZSTD_LEVEL = 12
+# The shard index is mostly incompressible digests and is re-compressed after every change:
+# a fast level (the default, 3) costs ~1 ms per 10k names where 12 cost ~6.
+SHARD_INDEX_ZSTD_LEVEL = 3
+# The trailing slash matters: conda's reader before conda-libmamba-solver PR 750 (issue 748)
+# resolved a shard as urljoin(urljoin(index_url, shards_base_url), "<sha256>.msgpack.zst"),
+# which drops a last segment that has no slash. Readers since then add one when missing.
 SHARDS_BASE_URL = "./shards/"
+
+
+def _compress(raw: bytes, level: int = SHARD_ZSTD_LEVEL) -> bytes:
+    """One frame that declares its content size: older conda readers called
+    ``zstandard.decompress`` without a size bound, which refuses frames without it."""
+    return zstandard.ZstdCompressor(level=level, write_content_size=True).compress(raw)
 
 
 def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) -> bytes:
@@ -33,8 +46,8 @@ def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) ->
         _, ext = split_extension(filename)
         (packages_conda if ext == ".conda" else packages)[filename] = dict(sorted(record.items()))
     shard = {"packages": packages, "packages.conda": packages_conda, "removed": []}
-    raw = msgpack.packb(shard, use_bin_type=True)
-    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+    # use_bin_type: bytes are msgpack bin, which old conda readers needed (they called .hex()).
+    return _compress(msgpack.packb(shard, use_bin_type=True))
 
 
 def shard_digest(data: bytes) -> bytes:
@@ -48,8 +61,48 @@ def encode_shard_index(subdir: str, shards: Mapping[str, bytes]) -> bytes:
         "shards": dict(sorted(shards.items())),
         "version": 1,
     }
-    raw = msgpack.packb(index, use_bin_type=True)
-    return zstandard.ZstdCompressor(level=SHARD_ZSTD_LEVEL).compress(raw)
+    return _compress(msgpack.packb(index, use_bin_type=True), SHARD_INDEX_ZSTD_LEVEL)
+
+
+class ShardIndex:
+    """The shard index kept as its msgpack pieces, so that a change patches one entry.
+
+    ``encode()`` gives exactly the bytes :func:`encode_shard_index` gives for the same
+    names and digests (tests/unit/conda/test_shards.py checks it on random edits): the map
+    of names is one msgpack-encoded chunk per name, in name order, so setting or removing
+    a name replaces, inserts or deletes one chunk (O(log K) to find, plus moving pointers),
+    and encoding is joining the chunks and compressing them — no name is re-encoded.
+    """
+
+    def __init__(self, subdir: str, shards: Mapping[str, bytes]) -> None:
+        pack = msgpack.Packer(use_bin_type=True)
+        info = {"base_url": "", "shards_base_url": SHARDS_BASE_URL, "subdir": subdir}
+        self._head = pack.pack_map_header(3) + pack.pack("info") + pack.pack(info) + pack.pack("shards")
+        self._tail = pack.pack("version") + pack.pack(1)
+        self._names = sorted(shards)
+        self._chunks = [_entry(name, shards[name]) for name in self._names]
+
+    def set(self, name: str, digest: bytes) -> None:
+        i = bisect.bisect_left(self._names, name)
+        if i < len(self._names) and self._names[i] == name:
+            self._chunks[i] = _entry(name, digest)
+        else:
+            self._names.insert(i, name)
+            self._chunks.insert(i, _entry(name, digest))
+
+    def remove(self, name: str) -> None:
+        i = bisect.bisect_left(self._names, name)
+        if i < len(self._names) and self._names[i] == name:
+            del self._names[i]
+            del self._chunks[i]
+
+    def encode(self) -> bytes:
+        size = msgpack.Packer().pack_map_header(len(self._names))
+        return _compress(b"".join([self._head, size, *self._chunks, self._tail]), SHARD_INDEX_ZSTD_LEVEL)
+
+
+def _entry(name: str, digest: bytes) -> bytes:
+    return msgpack.packb(name) + msgpack.packb(digest, use_bin_type=True)
 
 
 def _sorted(value: Any) -> Any:

@@ -4,14 +4,19 @@ Every change to a subdir's files calls :func:`lock_subdir` first: it bumps the s
 revision, and the row update is the lock that serialises concurrent writers (PostgreSQL
 row lock; SQLite's database write lock). Then :func:`refresh_shards` rewrites the shard
 of each package name the change touched, from the rows as they now are, so the work is
-proportional to that name's records and not to the subdir.
+proportional to that name's records and not to the subdir. It also records which
+pointers changed at this revision (:func:`log_digest`), so that a process holding the
+shard index of an older revision patches it (taipan.indexing.artifacts) instead of reading
+every name again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable
 
+import msgpack
 import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -92,20 +97,60 @@ def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> No
     )
     for label, name in pointed:
         views.setdefault((label, name), [])
-    for (label, name), members in sorted(views.items()):
-        _write_shard(session, subdir_id, label, name, members)
+    changes = {
+        (label, name): _write_shard(session, subdir_id, label, name, members)
+        for (label, name), members in sorted(views.items())
+    }
+    _log_changes(session, subdir_id, changes)
+
+
+LOG_KEEP = 1024
+"""Revisions whose pointer changes are kept; a process further behind reads the index whole."""
+
+
+def log_digest(revision: int) -> bytes:
+    """Where the pointer changes of a revision are kept: a shard_blobs row under this digest.
+
+    Never the sha256 of its own data, so it can't be mistaken for a shard (shards are
+    served only when their bytes hash to their name)."""
+    return hashlib.sha256(b"taipan:shard-pointer-changes:%d" % revision).digest()
+
+
+def decode_log(data: bytes) -> list[tuple[str, str, bytes | None]]:
+    """(label, name, digest or None when the name left the label view), in that order."""
+    return [(label, name, digest) for label, name, digest in msgpack.unpackb(data)]
+
+
+def _log_changes(session: Session, subdir_id: int, changes: dict[tuple[str, str], bytes | None]) -> None:
+    revision = session.scalar(select(Subdir.revision).where(Subdir.id == subdir_id))
+    assert revision is not None
+    digest = log_digest(revision)
+    where = (ShardBlob.subdir_id == subdir_id, ShardBlob.digest == digest)
+    earlier = session.scalar(select(ShardBlob.data).where(*where))
+    if earlier is not None:  # a second refresh in the same transaction: one log per revision
+        changes = {(label, name): d for label, name, d in decode_log(earlier)} | changes
+    data = msgpack.packb([[label, name, d] for (label, name), d in sorted(changes.items())], use_bin_type=True)
+    blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
+    insert_or_update(session, ShardBlob.__table__, blob, ["subdir_id", "digest"], ["data"])  # type: ignore[arg-type]
+    if revision > LOG_KEEP:
+        session.execute(
+            delete(ShardBlob).where(
+                ShardBlob.subdir_id == subdir_id, ShardBlob.digest == log_digest(revision - LOG_KEEP)
+            )
+        )
 
 
 def _write_shard(
     session: Session, subdir_id: int, label: str, name: str, rows: list[tuple[str, bytes, bytes | None]]
-) -> None:
+) -> bytes | None:
+    """Point (label, name) at the shard of ``rows``; return its digest (None: no shard any more)."""
     if not rows:
         session.execute(
             delete(ShardPointer).where(
                 ShardPointer.subdir_id == subdir_id, ShardPointer.label == label, ShardPointer.name == name
             )
         )
-        return
+        return None
     data = encode_shard((fn, rec, orjson.loads(rx) if rx else None) for fn, rec, rx in rows)
     digest = shard_digest(data)
     blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
@@ -113,3 +158,4 @@ def _write_shard(
     pointer = {"subdir_id": subdir_id, "label": label, "name": name, "digest": digest}
     keys = ["subdir_id", "label", "name"]
     insert_or_update(session, ShardPointer.__table__, pointer, keys, ["digest"])  # type: ignore[arg-type]
+    return digest

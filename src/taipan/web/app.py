@@ -16,6 +16,7 @@ from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.web import errors, uploads
 from taipan.web.auth import TokenPathMiddleware
+from taipan.web.fastpath import FastIndexMiddleware
 from taipan.web.observe import ObserveMiddleware
 from taipan.web.proxies import ForwardedMiddleware
 from taipan.web.routes import (
@@ -96,6 +97,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
 
+    app.add_middleware(FastIndexMiddleware, router=app.router)  # innermost: index files before the router
     app.add_middleware(ObserveMiddleware, access_log=settings.access_log)  # inside: sees the path without a key
     app.add_middleware(TokenPathMiddleware)
     if settings.trusted_proxies:

@@ -14,11 +14,15 @@ def http_date(ms: int) -> str:
 
 def not_modified(request: Request, etag: str, last_modified_ms: int) -> bool:
     """RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since is looked at only without it."""
-    inm = request.headers.get("if-none-match")
+    headers = request.headers
+    return matches(headers.get("if-none-match"), headers.get("if-modified-since"), etag, last_modified_ms)
+
+
+def matches(inm: str | None, ims: str | None, etag: str, last_modified_ms: int) -> bool:
+    """:func:`not_modified` on the two header values (None: not sent)."""
     if inm is not None:
         tags = [t.strip() for t in inm.split(",")]
         return "*" in tags or etag in tags or f"W/{etag}" in tags
-    ims = request.headers.get("if-modified-since")
     if ims is None:
         return False
     try:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urljoin
 
 import msgpack
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taipan.conda.records import Hashes, build_record, dump_record
-from taipan.conda.shards import SHARDS_BASE_URL, encode_shard, encode_shard_index, shard_digest
+from taipan.conda.shards import SHARDS_BASE_URL, ShardIndex, encode_shard, encode_shard_index, shard_digest
 from taipan.errors import InvalidPackage
 
 
@@ -97,3 +100,75 @@ def test_shard_index_is_deterministic() -> None:
     assert encode_shard_index("noarch", dict(sorted(digests.items()))) == first
     assert encode_shard_index("noarch", {}) != first
     assert _decode(encode_shard_index("noarch", {}))["shards"] == {}
+
+
+# conda's shard reader before conda-libmamba-solver PR 750 (issue 748, which listed what
+# rattler-written shards got wrong) is the strictest one out there; these decode the way
+# it did, so Taipan's shards work with it as well as with today's readers:
+# - ``zstandard.decompress(data)`` with no size bound: the frame must declare its content size;
+# - ``value.hex()`` on hashes: they must be msgpack bin (bytes), not arrays of ints;
+# - ``urljoin(urljoin(index_url, shards_base_url), name)``: without a trailing slash the
+#   last segment of shards_base_url would be replaced, not extended.
+
+
+def _strict(data: bytes) -> Any:
+    params = zstandard.get_frame_parameters(data)
+    assert params.content_size not in (0, zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR)
+    raw = zstandard.decompress(data)  # raises "could not determine content size" without it
+    assert len(raw) == params.content_size
+    return msgpack.unpackb(raw, raw=False, strict_map_key=True)
+
+
+def test_shard_index_decodes_the_strict_way() -> None:
+    digests = {"foo": hashlib.sha256(b"foo").digest(), "bar": hashlib.sha256(b"bar").digest()}
+    index = _strict(encode_shard_index("linux-64", digests))
+    assert {name: value.hex() for name, value in index["shards"].items()} == {k: v.hex() for k, v in digests.items()}
+    assert all(type(value) is bytes for value in index["shards"].values())
+    index_url = "https://host/ch/linux-64/repodata_shards.msgpack.zst"
+    url = urljoin(urljoin(index_url, index["info"]["shards_base_url"]), "ab")
+    assert url == "https://host/ch/linux-64/shards/ab"
+    assert index["info"]["shards_base_url"].endswith("/")
+
+
+def test_empty_shard_index_still_declares_its_size() -> None:
+    assert _strict(encode_shard_index("noarch", {}))["shards"] == {}
+
+
+def test_shard_decodes_the_strict_way() -> None:
+    shard = _strict(encode_shard(RECORDS))
+    for group in ("packages", "packages.conda"):
+        for record in shard[group].values():
+            assert type(record["sha256"]) is bytes
+            assert len(record["sha256"]) == 32
+            assert type(record["md5"]) is bytes
+            assert len(record["md5"]) == 16
+            assert record["sha256"].hex()
+            assert record["md5"].hex()
+
+
+_edits = st.lists(
+    st.tuples(
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=8), st.none() | st.binary(min_size=32, max_size=32)
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.dictionaries(st.text(min_size=1, max_size=8), st.binary(min_size=32, max_size=32), max_size=20),
+    edits=_edits,
+)
+def test_patched_shard_index_encodes_as_a_fresh_one(
+    start: dict[str, bytes], edits: list[tuple[str, bytes | None]]
+) -> None:
+    index = ShardIndex("linux-64", start)
+    current = dict(start)
+    for name, digest in edits:
+        if digest is None:
+            index.remove(name)
+            current.pop(name, None)
+        else:
+            index.set(name, digest)
+            current[name] = digest
+        assert index.encode() == encode_shard_index("linux-64", current)
