@@ -95,10 +95,10 @@ class Metrics:
         if multiprocess_dir() is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client's multiprocess module is untyped
         return generate_latest(registry)
 
     def process_exited(self) -> None:
         """Drop this process's live gauges from the multiprocess totals (at shutdown)."""
         if multiprocess_dir() is not None:
-            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # prometheus_client's multiprocess module is untyped

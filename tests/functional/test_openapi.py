@@ -80,7 +80,7 @@ def normalised(path: str) -> str:
 
 
 def documented_routes() -> set[tuple[str, str]]:
-    found = set()
+    found: set[tuple[str, str]] = set()
     for doc in DOCS.glob("*.md"):
         for methods, path in MENTION.findall(doc.read_text(encoding="utf-8")):
             found.update((method, normalised(path)) for method in methods.split("/"))

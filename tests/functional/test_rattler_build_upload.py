@@ -210,7 +210,7 @@ def test_artifactory_with_every_credential_and_refusals(
     server: Server, publisher: Publisher, pkgdir: Path, tmp_path: Path
 ) -> None:
     home, channel = tmp_path / "home", publisher.channel
-    credentials = {
+    credentials: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
         "token": ({"token": publisher.key}, None),
         "bearer file": ({}, {"BearerToken": publisher.key}),
         "password file": ({}, {"BasicHTTP": {"username": publisher.user, "password": accounts.PASSWORD}}),

@@ -16,6 +16,7 @@ import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -209,8 +210,9 @@ def in_component(component: str, *entries: malformed.Entry) -> Builder:
 
     def build(tmp: Path, fmt: str) -> Upload:
         s = Spec("val", fmt=fmt)
-        key = "pkg_extra" if component == "pkg" else "info_extra"
-        return Upload(malformed.write(tmp, s.filename, malformed.good_entries(s), **{key: list(entries)}))
+        extra = list(entries)
+        pkg, info = (extra, []) if component == "pkg" else ([], extra)
+        return Upload(malformed.write(tmp, s.filename, malformed.good_entries(s), pkg_extra=pkg, info_extra=info))
 
     return build
 
@@ -597,6 +599,14 @@ def test_multipart_empty_body(server: Server, seeded: str) -> None:
     assert_refused(server, seeded, lambda http: _multipart(http, seeded, b""), 400, "file")
 
 
+def _raw_of(http: httpx.Client, *, channel: str, path: Path) -> httpx.Response:
+    return upload_raw(http, channel, path)
+
+
+def _multipart_of(http: httpx.Client, *, channel: str, path: Path) -> httpx.Response:
+    return upload_multipart(http, channel, path)
+
+
 # --- the same file twice ---------------------------------------------------------------
 
 
@@ -610,8 +620,8 @@ def test_same_file_twice_conflicts_and_force_replaces(server: Server, tmp_path: 
         assert upload_raw(http, channel, first).status_code == 200
 
     for path in (first, second):  # the very same bytes, or other bytes under the same name
-        assert_refused(server, channel, lambda http, p=path: upload_raw(http, channel, p), 409, "already exists")
-        assert_refused(server, channel, lambda http, p=path: upload_multipart(http, channel, p), 409, "exists")
+        assert_refused(server, channel, partial(_raw_of, channel=channel, path=path), 409, "already exists")
+        assert_refused(server, channel, partial(_multipart_of, channel=channel, path=path), 409, "exists")
 
     # force does not let a bad file through, nor take the good one's place
     broken = malformed.truncated(second, tmp_path / "broken")

@@ -126,5 +126,5 @@ def redeem(session: Session, token: str, username: str) -> None:
         )
         .values(used_ms=at, used_by=username)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
         raise refused

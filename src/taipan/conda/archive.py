@@ -165,7 +165,7 @@ class _CheckedTarInfo(tarfile.TarInfo):
                 f"an extended tar header in the archive is {self.size} bytes; "
                 f"at most {MAX_EXTENDED_HEADER} are accepted"
             )
-        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]  # a private tarfile method, untyped in typeshed
         return member
 
 

@@ -35,7 +35,7 @@ def ensure_subdir(session: Session, channel_id: int, name: str) -> int:
         "epoch": secrets.token_hex(8),
         "updated_ms": now_ms(),
     }
-    insert_or_ignore(session, Subdir.__table__, values, ["channel_id", "name"])  # type: ignore[arg-type]
+    insert_or_ignore(session, Subdir, values, ["channel_id", "name"])
     found = session.scalar(select(Subdir.id).where(Subdir.channel_id == channel_id, Subdir.name == name))
     assert found is not None
     return found
@@ -131,7 +131,7 @@ def _log_changes(session: Session, subdir_id: int, changes: dict[tuple[str, str]
         changes = {(label, name): d for label, name, d in decode_log(earlier)} | changes
     data = msgpack.packb([[label, name, d] for (label, name), d in sorted(changes.items())], use_bin_type=True)
     blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
-    insert_or_update(session, ShardBlob.__table__, blob, ["subdir_id", "digest"], ["data"])  # type: ignore[arg-type]
+    insert_or_update(session, ShardBlob, blob, ["subdir_id", "digest"], ["data"])
     if revision > LOG_KEEP:
         session.execute(
             delete(ShardBlob).where(
@@ -154,8 +154,8 @@ def _write_shard(
     data = encode_shard((fn, rec, orjson.loads(rx) if rx else None) for fn, rec, rx in rows)
     digest = shard_digest(data)
     blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
-    insert_or_ignore(session, ShardBlob.__table__, blob, ["subdir_id", "digest"])  # type: ignore[arg-type]
+    insert_or_ignore(session, ShardBlob, blob, ["subdir_id", "digest"])
     pointer = {"subdir_id": subdir_id, "label": label, "name": name, "digest": digest}
     keys = ["subdir_id", "label", "name"]
-    insert_or_update(session, ShardPointer.__table__, pointer, keys, ["digest"])  # type: ignore[arg-type]
+    insert_or_update(session, ShardPointer, pointer, keys, ["digest"])
     return digest

@@ -123,7 +123,7 @@ def redeem(db: Database, secret: str) -> tuple[Ticket, Principal]:
             .values(used_ms=now)
         )
         row = session.scalar(select(UploadTicket).where(UploadTicket.secret_hash == _digest(secret)))
-        if spent.rowcount != 1 or row is None:  # type: ignore[attr-defined]
+        if spent.rowcount != 1 or row is None:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
             raise Forbidden("the upload ticket is unknown, already used or expired: stage the upload again")
         ticket = _ticket(row)
         key_id, user_id = row.key_id, row.user_id

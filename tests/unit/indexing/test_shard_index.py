@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +34,7 @@ from tests.support.server import database_url
 NAMES = ("alpha", "beta", "gamma")
 VERSIONS = ("1.0", "2.0")
 LABELS = ("main", "dev")
-INDEX = "repodata_shards.msgpack.zst"
+INDEX: Final = "repodata_shards.msgpack.zst"
 _counter = itertools.count()
 
 
@@ -95,8 +96,11 @@ def apply(world: World, channel: str, step: tuple) -> None:  # type: ignore[type
             delete_file(world.db, world.storage, world.admin, channel, "noarch", f"{name}-{version}-0.conda")
         elif kind == "label":
             (name, version), label, add = step[1], step[2], step[3]
-            change = {"add": (label,)} if add else {"remove": (label,)}
-            change_labels(world.db, world.admin, channel, "noarch", f"{name}-{version}-0.conda", **change)
+            labels = {"add": (label,), "remove": ()} if add else {"add": (), "remove": (label,)}
+            filename = f"{name}-{version}-0.conda"
+            change_labels(
+                world.db, world.admin, channel, "noarch", filename, add=labels["add"], remove=labels["remove"]
+            )
         else:
             _, source, target, move = step
             if source != target:

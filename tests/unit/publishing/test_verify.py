@@ -141,7 +141,7 @@ def test_usable_keys_only(rsa_key: SigningKey) -> None:
         {**rsa_key.public_jwk(), "kid": None},
         "not a key",
     ]
-    verifier = _verifier(_source(extra=unusable))  # type: ignore[list-item]
+    verifier = _verifier(_source(extra=unusable))  # type: ignore[arg-type]  # deliberately not all JWK objects
     assert _refusal(verifier, _token(rsa_key, kid="enc")) == "unknown key"
     assert _refusal(verifier, _token(rsa_key, kid="sym", alg="RS256")) == "unknown key"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from taipan.indexing.state import ensure_subdir
 from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
 from taipan.packages.ingest import Checked, Staged, check_package, record_files
-from taipan.storage.base import STAGING_PREFIX, Storage
+from taipan.packages.staging import staging_key
+from taipan.storage.base import Storage
 from taipan.storage.factory import StorageConfig
 
 IMPORT_UPLOADER = "taipan import"
@@ -190,7 +190,7 @@ def ensure_channel(db: Database, channel: str, *, create: bool, private: bool) -
             raise NotFound(f"channel {channel!r} does not exist")
         if found is None:
             values = {"name": channel, "description": "", "private": private}
-            insert_or_ignore(session, Channel.__table__, values, ["name"])  # type: ignore[arg-type]
+            insert_or_ignore(session, Channel, values, ["name"])
         # noarch always exists: clients probe it to decide whether this is a channel at all.
         ensure_subdir(session, channel_id(session, channel), "noarch")
     return found is None
@@ -246,7 +246,7 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
 
 
 def _stage(path: str, storage: Storage) -> Staged:
-    key = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    key = staging_key("import-")
     writer = storage.writer(key)
     hasher = StreamHasher()
     try:
