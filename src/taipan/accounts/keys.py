@@ -31,6 +31,8 @@ KEY_LENGTH = 40
 MAX_KEY_LENGTH = 200
 ADMIN_USERNAME = "admin"
 ADMIN_KEY_NAME = "admin token"
+MAX_CHAIN = 16
+"""How many keys deep a key may be minted from keys (each checked on every request)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def _principal(db: Database, which: ColumnElement[bool]) -> Principal:
             raise Unauthenticated("the API key has been revoked")
         if api_key.expires_ms is not None and api_key.expires_ms <= now_ms():
             raise Unauthenticated("the API key has expired")
+        _check_ancestors(session, api_key.parent_key_id)
         caps = _caps(session, api_key) if api_key.channel_scoped else None
     return Principal(
         user_id=user.id if user else None,
@@ -90,6 +93,30 @@ def _principal(db: Database, which: ColumnElement[bool]) -> Principal:
         publisher=user is None,
         expires_ms=api_key.expires_ms,
     )
+
+
+def _check_ancestors(session: Session, parent_id: int | None) -> None:
+    """A key works only while every key up its chain does: revocation cascades to descendants
+    (see :func:`revoke`), and this holds even where the cascade were missed. One indexed
+    lookup per level; chains are at most MAX_CHAIN long."""
+    for _ in range(MAX_CHAIN + 1):
+        if parent_id is None:
+            return
+        row = session.execute(select(ApiKey.revoked_ms, ApiKey.parent_key_id).where(ApiKey.id == parent_id)).first()
+        if row is None:
+            raise Unauthenticated("the API key that made this key no longer exists")
+        if row.revoked_ms is not None:
+            raise Unauthenticated("the API key that made this key has been revoked")
+        parent_id = row.parent_key_id
+    raise Unauthenticated("the API key was made by too long a chain of keys")
+
+
+def _depth(session: Session, key_id: int) -> int:
+    """How many keys deep ``key_id`` is (1: minted by a sign-in or the server)."""
+    depth, current = 1, session.scalar(select(ApiKey.parent_key_id).where(ApiKey.id == key_id))
+    while current is not None and depth <= MAX_CHAIN:
+        depth, current = depth + 1, session.scalar(select(ApiKey.parent_key_id).where(ApiKey.id == current))
+    return depth
 
 
 def _caps(session: Session, api_key: ApiKey) -> dict[int, Role]:
@@ -145,11 +172,17 @@ def mint(
     ``parent`` is the credential asking: the key is narrowed to it (:func:`within`) and acts for
     the same user. None only for keys the server itself issues: the admin token, and a trusted
     publisher's upload key (whose authority is the verified OIDC token, checked by its caller).
+    When ``parent`` is an API key, the new key records it (``parent_key_id``) and works only while
+    it does; a key minted with a sign-in (password, session, OAuth) is a root: see docs/accounts.md.
     """
+    parent_key_id = None
     if parent is not None:
         if parent.user_id != user_id:
             raise Forbidden("a key can only be made for the user of the credential asking for it")
         grant = within(parent, grant)
+        parent_key_id = parent.key_id
+        if parent_key_id is not None and _depth(session, parent_key_id) >= MAX_CHAIN:
+            raise Forbidden(f"keys can be made from keys at most {MAX_CHAIN} deep: make this one by signing in")
     if not name or len(name) > 255:
         raise InvalidInput("a key needs a name of 1 to 255 characters")
     if grant.expires_ms is not None and grant.expires_ms <= now_ms():
@@ -163,6 +196,7 @@ def mint(
         read_only=read_only,
         channel_scoped=channel_caps is not None,
         expires_ms=expires_ms,
+        parent_key_id=parent_key_id,
     )
     session.add(row)
     session.flush()
@@ -202,9 +236,33 @@ def revoke(db: Database, principal: Principal, key_id: int, address: str | None 
         row = session.get(ApiKey, key_id)
         if row is None or principal.user_id is None or (row.user_id != principal.user_id and not principal.is_admin):
             raise NotFound(f"key {key_id} does not exist")
-        if row.revoked_ms is None:
-            row.revoked_ms = now_ms()
-            audit.record(session, principal.username, "key_revoked", target=f"{row.id}:{row.name}", address=address)
+        revoke_with_descendants(session, row, principal.username, address)
+
+
+def revoke_with_descendants(session: Session, row: ApiKey, actor: str, address: str | None = None) -> None:
+    """Revoke ``row`` and every key minted from it, down its chain, in the caller's transaction;
+    each newly revoked key is audited. Descendants are revoked even when ``row`` already was."""
+    at = now_ms()
+    if row.revoked_ms is None:
+        row.revoked_ms = at
+        audit.record(session, actor, "key_revoked", target=f"{row.id}:{row.name}", address=address)
+    level = [row.id]
+    for _ in range(MAX_CHAIN + 1):
+        children = session.scalars(select(ApiKey).where(ApiKey.parent_key_id.in_(level))).all()
+        if not children:
+            return
+        for child in children:
+            if child.revoked_ms is None:
+                child.revoked_ms = at
+                audit.record(
+                    session,
+                    actor,
+                    "key_revoked",
+                    target=f"{child.id}:{child.name}",
+                    detail=f"with the key that made it ({child.parent_key_id})",
+                    address=address,
+                )
+        level = [child.id for child in children]
 
 
 def ensure_admin_token(db: Database, token_file: Path) -> str | None:
@@ -222,8 +280,9 @@ def reset_admin_token(db: Database, token_file: Path) -> str:
             user = User(username=ADMIN_USERNAME, password_hash=None, is_admin=True)
             session.add(user)
             session.flush()
-        for old in session.scalars(select(ApiKey).where(ApiKey.name == ADMIN_KEY_NAME, ApiKey.revoked_ms.is_(None))):
-            old.revoked_ms = now_ms()
+        olds = session.scalars(select(ApiKey).where(ApiKey.name == ADMIN_KEY_NAME, ApiKey.revoked_ms.is_(None))).all()
+        for old in olds:
+            revoke_with_descendants(session, old, "taipan")
         key, _ = mint(session, user_id=user.id, name=ADMIN_KEY_NAME, grant=Grant(), parent=None)
         audit.record(session, "taipan", "key_created", target=ADMIN_KEY_NAME)
     token_file.parent.mkdir(parents=True, exist_ok=True)

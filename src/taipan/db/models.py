@@ -193,6 +193,8 @@ class ApiKey(Base):
 
     A key acts for its user, narrowed by its scope: ``read_only`` caps every role at
     Viewer; rows in ``api_key_channels`` limit it to those channels, each with a role cap.
+    ``parent_key_id`` is the key that minted it (None: minted by a sign-in or by the server):
+    a key works only while every key up its chain does (see accounts.keys).
     """
 
     __tablename__ = "api_keys"
@@ -206,6 +208,9 @@ class ApiKey(Base):
     expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    parent_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True, index=True
+    )
 
 
 class ApiKeyChannel(Base):
