@@ -329,6 +329,26 @@ def test_post_url_ignores_forwarded_proto_from_anyone_else(small: Server, tmp_pa
     assert url == "http://pkgs.example.org/api/anaconda/upload"
 
 
+def test_post_url_believes_forwarded_host_from_a_trusted_proxy(quick: Server, tmp_path: Path) -> None:
+    headers = {"Host": "127.0.0.1:8000", "X-Forwarded-Host": "pkgs.example.org:8443", "X-Forwarded-Proto": "https"}
+    url = post_url(quick, headers, tmp_path)
+    assert url == "https://pkgs.example.org:8443/api/anaconda/upload"
+    # Through two proxies the nearest one's value (the last) counts.
+    url = post_url(quick, {"Host": "127.0.0.1", "X-Forwarded-Host": "evil.example, pkgs.example.org"}, tmp_path / "2")
+    assert url == "http://pkgs.example.org/api/anaconda/upload"
+
+
+def test_post_url_ignores_a_forwarded_host_that_is_no_host(quick: Server, tmp_path: Path) -> None:
+    for i, bad in enumerate(("evil.example/path", "user@evil.example", "evil.example:port", "a b")):
+        url = post_url(quick, {"Host": "pkgs.example.org", "X-Forwarded-Host": bad}, tmp_path / str(i))
+        assert url == "http://pkgs.example.org/api/anaconda/upload", bad
+
+
+def test_post_url_ignores_forwarded_host_from_anyone_else(small: Server, tmp_path: Path) -> None:
+    url = post_url(small, {"Host": "pkgs.example.org", "X-Forwarded-Host": "evil.example"}, tmp_path)
+    assert url == "http://pkgs.example.org/api/anaconda/upload"
+
+
 def test_post_url_is_public_url_when_the_operator_set_it(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with server_factory({"TAIPAN_PUBLIC_URL": "https://conda.example.org/"}) as srv:
         url = post_url(srv, {"Host": "pkgs.example.org"}, tmp_path)
