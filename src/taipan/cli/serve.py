@@ -14,7 +14,6 @@ from taipan.cli.options import make_settings, settings_options
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.metrics import MULTIPROC_ENV, multiprocess_dir
-from taipan.packages.staging import sweep_staging
 from taipan.services import build_services
 from taipan.web import asgi, server
 from taipan.web.app import create_app
@@ -65,7 +64,6 @@ def serve(
         with migrate.startup_lock(services.db):
             _prepare_schema(services.db, allow_migrate)
             token = ensure_admin_token(services.db, settings.admin_token_file)
-        sweep_staging(services.storage)
     finally:
         if settings.workers > 1:
             services.close()  # each worker builds its own

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 AGE_FACTOR = 2
 """Leftovers older than this many upload timeouts are removed."""
-DEFAULT_MAX_AGE_S = 24 * 3600
 SWEEP_INTERVAL_MAX_S = 600
 
 
@@ -90,12 +89,6 @@ def sweep_storage(storage: Storage, older_than_s: float, now_ns: int | None = No
     if stale or partial:
         log.info("removed %d staged leftovers and %d partial writes", len(stale), partial)
     return Swept(len(stale), partial)
-
-
-def sweep_staging(storage: Storage, older_than_s: float = DEFAULT_MAX_AGE_S) -> int:
-    """Remove leftovers older than ``older_than_s`` (what ``taipan serve`` runs before it serves)."""
-    swept = sweep_storage(storage, older_than_s)
-    return swept.staged + swept.partial
 
 
 @dataclass
