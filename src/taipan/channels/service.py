@@ -67,6 +67,15 @@ def create_channel(
     return get_channel(db, principal, name)
 
 
+def create_or_get_channel(db: Database, principal: Principal | None, name: str, description: str) -> ChannelInfo:
+    """Make the channel, or, when it exists already (made at the same moment by a concurrent
+    request, say), the channel as the caller sees it: what "made on first upload" needs."""
+    try:
+        return create_channel(db, principal, name, description)
+    except Conflict:
+        return get_channel(db, principal, name)  # NotFound when it exists but the caller cannot see it
+
+
 def list_channels(db: Database, principal: Principal | None) -> list[ChannelInfo]:
     """The channels the caller can read, by name."""
     query = select(Channel).order_by(Channel.name)

@@ -94,19 +94,16 @@ def open_channel(db: Database, principal: Principal | None, channel: str) -> Non
     exists from the start."""
     if principal is None:
         raise Unauthenticated(access.ANONYMOUS_MESSAGE)
-    for attempt in range(2):
-        with db.read() as session:
-            try:
-                access.require(session, principal, channel, Role.CONTRIBUTOR)
-                return
-            except NotFound:
-                if channel != principal.username or attempt:
-                    raise
+    with db.read() as session:
         try:
-            service.create_channel(db, principal, channel, "made by anaconda-client")
+            access.require(session, principal, channel, Role.CONTRIBUTOR)
             return
-        except Conflict:
-            continue  # made at the same moment by another upload of ours: check it again
+        except NotFound:
+            if channel != principal.username:
+                raise
+    service.create_or_get_channel(db, principal, channel, "made by anaconda-client")
+    with db.read() as session:  # made by us now, or at the same moment by another upload: check it
+        access.require(session, principal, channel, Role.CONTRIBUTOR)
 
 
 def redeem(db: Database, secret: str) -> tuple[Ticket, Principal]:

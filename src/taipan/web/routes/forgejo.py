@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from taipan.accounts.principal import Principal
 from taipan.channels import service
 from taipan.conda.names import EXTENSIONS, is_subdir
-from taipan.errors import Conflict, Forbidden, InvalidPackage, NotFound, TaipanError
+from taipan.errors import Forbidden, InvalidPackage, NotFound, TaipanError
 from taipan.services import Services
 from taipan.web import auth, uploads
 from taipan.web.deps import services
@@ -119,10 +119,7 @@ def _owners_channel(svc: Services, who: Principal | None, owner: str, channel: s
             raise Forbidden(
                 f"only {owner!r} may make channels under {BASE.format(owner=owner)}; channel {channel!r} does not exist"
             ) from None
-        try:
-            info = service.create_channel(svc.db, who, channel, NEW_CHANNEL)
-        except Conflict:  # made meanwhile by a concurrent upload, or hidden from this caller
-            info = service.get_channel(svc.db, who, channel)
+        info = service.create_or_get_channel(svc.db, who, channel, NEW_CHANNEL)
     if info.owner is None or info.owner.lower() != owner.lower():
         raise NotFound(
             f"there is no channel {channel!r} under {owner!r}: channel {channel!r} belongs to "
