@@ -25,6 +25,12 @@ HOST_PORT = re.compile(
     r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
 )
 """A host name, IPv4 address or bracketed IPv6 address, with an optional port."""
+MAX_HOST = 261  # 255 for the name, ':' and five digits
+
+
+def is_host(value: str) -> bool:
+    """Whether a Host-like header value is a host[:port] (and so may go into a URL we answer with)."""
+    return len(value) <= MAX_HOST and HOST_PORT.fullmatch(value) is not None
 
 
 class ForwardedMiddleware:
@@ -64,7 +70,7 @@ class ForwardedMiddleware:
             changed["client"] = (host, 0)
         if proto in ("http", "https"):
             changed["scheme"] = proto
-        if forwarded_host and len(forwarded_host) <= 261 and HOST_PORT.fullmatch(forwarded_host):
+        if forwarded_host and is_host(forwarded_host):
             headers = [(name, value) for name, value in scope["headers"] if name != b"host"]
             changed["headers"] = [(b"host", forwarded_host.encode("latin-1")), *headers]
         return changed

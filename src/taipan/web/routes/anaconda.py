@@ -15,7 +15,6 @@ anaconda-client reads. `commit` (in `anaconda_packages`) then confirms it arrive
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,13 +24,11 @@ from taipan.accounts.principal import Principal
 from taipan.packages import tickets
 from taipan.services import Services
 from taipan.web.deps import Svc, User
+from taipan.web.proxies import is_host
 from taipan.web.routes.anaconda_shapes import split_basename as _split
 from taipan.web.routes.anaconda_upload import UPLOAD_PATH
 
 router = APIRouter(prefix="/api", tags=["upload (anaconda.org)"])
-HOST = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-)
 
 
 class StageIn(BaseModel):
@@ -68,6 +65,6 @@ def _public_url(svc: Services, request: Request) -> str:
     if "public_url" in svc.settings.model_fields_set:
         return svc.settings.public_url
     host = request.headers.get("host", "")
-    if not HOST.fullmatch(host):
+    if not is_host(host):
         return svc.settings.public_url
     return f"{request.url.scheme}://{host}"
