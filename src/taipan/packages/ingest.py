@@ -66,12 +66,6 @@ class Stored:
     replaced: bool
 
 
-def storage_key(channel: str, subdir: str, filename: str) -> str:
-    """The plain key of a file; its bytes may lie elsewhere (``PackageFile.object_key``)."""
-    return objects.plain_key(channel, subdir, filename)
-
-
-ATTESTATION_SUFFIX = objects.ATTESTATION_SUFFIX
 MAX_ATTESTATION_BYTES = 4 * 1024 * 1024
 
 

@@ -19,7 +19,8 @@ from taipan.packages import objects
 from taipan.packages.bulk.importing import ensure_channel
 from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
-from taipan.packages.ingest import ATTESTATION_SUFFIX, Checked, Staged, check_package, record_files, storage_key
+from taipan.packages.ingest import Checked, Staged, check_package, record_files
+from taipan.packages.objects import ATTESTATION_SUFFIX
 from taipan.storage.base import ObjectInfo, Storage
 from taipan.storage.factory import StorageConfig
 
@@ -204,7 +205,7 @@ def _prune(
             ]
             if stale:
                 session.execute(delete(PackageFile).where(PackageFile.id.in_([row.id for row in stale])))
-            report.removed.extend(storage_key(channel, subdir, row.filename) for row in stale)
+            report.removed.extend(objects.plain_key(channel, subdir, row.filename) for row in stale)
             refresh_shards(session, subdir_id, [row.name for row in stale] + _orphan_shards(session, subdir_id))
 
 

@@ -20,7 +20,7 @@ from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
 from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
 from taipan.packages import objects
-from taipan.packages.ingest import ATTESTATION_SUFFIX
+from taipan.packages.objects import ATTESTATION_SUFFIX
 from taipan.packages.query import FileInfo, find_file, readable_subdir
 from taipan.services import Services
 from taipan.web import auth
