@@ -29,8 +29,10 @@ def server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     """One server for the whole session; tests use their own channels on it.
 
     Tests send many bad credentials on purpose, so its auth rate limit is out of reach here
-    (tests/functional/test_auth.py checks the limit on a server of its own)."""
-    with server_factory({"TAIPAN_AUTH_FAILURE_LIMIT": "1000000"}) as srv:
+    (tests/functional/test_auth.py checks the limit on a server of its own). Its blocks of
+    repodata.json.zst hold ~2 records instead of ~1024, so that every channel in the tests
+    has several and changes split and merge them."""
+    with server_factory({"TAIPAN_AUTH_FAILURE_LIMIT": "1000000", "TAIPAN_INDEX_BLOCK_RECORDS": "2"}) as srv:
         yield srv
 
 

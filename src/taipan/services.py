@@ -57,7 +57,9 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=db,
         storage=storage,
-        index=IndexFiles(db, settings.artifact_cache_bytes, settings.zstd_level, metrics),
+        index=IndexFiles(
+            db, settings.artifact_cache_bytes, settings.zstd_level, metrics, block_records=settings.index_block_records
+        ),
         ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
         passwords=PasswordCache(db),

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         default=512 * 1024**2, ge=0, description="Per-process memory for built index files."
     )
     zstd_level: int = Field(default=9, ge=1, le=22, description="zstd level of repodata.json.zst.")
+    index_block_records: int = Field(
+        default=1024,
+        ge=1,
+        le=1 << 20,
+        description="Records per block of repodata.json.zst, on average: a change recompresses its block. "
+        "Every process of one deployment must use the same value.",
+    )
     auth_failure_limit: int = Field(
         default=30, ge=1, description="Failed sign-ins or bad keys from one address per window before 429."
     )

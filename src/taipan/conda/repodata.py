@@ -7,11 +7,14 @@ the bytes of the subdir's records (a few hundred bytes each), sorted by file nam
 from __future__ import annotations
 
 import bz2
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import orjson
 import zstandard
 
+from taipan.conda import zstd_pieces
 from taipan.conda.names import split_extension
 
 
@@ -42,3 +45,66 @@ def compress_zst(data: bytes, level: int) -> bytes:
 
 def compress_bz2(data: bytes) -> bytes:
     return bz2.compress(data, compresslevel=9)
+
+
+# Blocked repodata. The records of a subdir (all of them, sorted by file name) are cut into
+# blocks after content-defined cut points: a block starts at every file name whose crc32 is
+# a multiple of ``every`` (and the first block at the start). The cut points depend on the
+# names alone, so adding or removing one file changes the block it falls in (and splits or
+# merges one when the file is a cut point), and the blocks of a set of records are the same
+# however that set came about. Each block renders the members of both sections
+# ("packages" for .tar.bz2, "packages.conda") it holds, each compressed as a piece on its
+# own (taipan.conda.zstd_pieces); repodata.json.zst is one zstd frame of the head, the
+# blocks' pieces with "," between them, the middle and the tail.
+
+BLOCK_RECORDS = 1024
+"""Expected records per block: ~0.5 MB of JSON, a few ms to recompress at level 9."""
+
+
+def is_cut(filename: str, every: int = BLOCK_RECORDS) -> bool:
+    return zlib.crc32(filename.encode()) % every == 0
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block's two section parts, compressed (None for a section it has nothing of)."""
+
+    tar_bz2: zstd_pieces.Piece | None
+    conda: zstd_pieces.Piece | None
+    records: int
+
+
+def render_block(records: Iterable[tuple[str, bytes]], level: int) -> Block:
+    """``records`` are (filename, record JSON bytes) sorted by file name."""
+    tar_bz2: list[bytes] = []
+    conda: list[bytes] = []
+    for filename, record in records:
+        _, ext = split_extension(filename)
+        (conda if ext == ".conda" else tar_bz2).append(orjson.dumps(filename) + b":" + record)
+    return Block(
+        zstd_pieces.compress(b",".join(tar_bz2), level) if tar_bz2 else None,
+        zstd_pieces.compress(b",".join(conda), level) if conda else None,
+        len(tar_bz2) + len(conda),
+    )
+
+
+def blocked_zst(subdir: str, blocks: Sequence[Block]) -> bytes:
+    """repodata.json.zst from its blocks, in order: the JSON of :func:`render_repodata`, with
+    whitespace between some tokens (taipan.conda.zstd_pieces.RESET)."""
+    parts: list[bytes | zstd_pieces.Piece] = [b'{"info":' + orjson.dumps({"subdir": subdir}) + b',"packages":{']
+    for section in ("tar_bz2", "conda"):
+        first = True
+        for block in blocks:
+            piece = block.tar_bz2 if section == "tar_bz2" else block.conda
+            if piece is not None:
+                if not first:
+                    parts.append(b",")
+                parts.append(piece)
+                first = False
+        parts.append(b'},"packages.conda":{' if section == "tar_bz2" else b'},"removed":[],"repodata_version":1}')
+    return zstd_pieces.join(parts)
+
+
+def decompress(data: bytes) -> bytes:
+    """A one-frame ``.zst`` that declares its content size, such as :func:`blocked_zst` makes."""
+    return zstandard.ZstdDecompressor().decompress(data)

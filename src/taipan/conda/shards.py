@@ -50,6 +50,12 @@ def encode_shard(records: Iterable[tuple[str, bytes, dict[str, Any] | None]]) ->
     return _compress(msgpack.packb(shard, use_bin_type=True))
 
 
+def shard_filenames(data: bytes) -> list[str]:
+    """The file names a shard (as :func:`encode_shard` writes it) has records of."""
+    shard = msgpack.unpackb(zstandard.ZstdDecompressor().decompress(data))
+    return [*shard["packages"], *shard["packages.conda"]]
+
+
 def shard_digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

@@ -128,7 +128,8 @@ class PackageFile(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"))
-    filename: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255).with_variant(String(255, collation="C"), "postgresql"))
+    """Compared bytewise on every backend: blocks of repodata are file name ranges."""
     name: Mapped[str] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(64))
     build: Mapped[str] = mapped_column(String(64))

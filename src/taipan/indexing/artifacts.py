@@ -1,14 +1,18 @@
 """The index files of a subdir, built on first request after a change and kept in memory.
 
-Cost model (N = records in the subdir, K = package names):
+Cost model (N = records in the subdir, K = package names, B = records per block, ~1k):
 - an upload or delete writes one row and re-encodes one shard: O(records of that name);
-- ``repodata.json`` is rebuilt lazily, at most once per revision per process, by
-  concatenating the records' JSON bytes already stored at ingest: O(N) bytes copied;
-- ``.zst`` / ``.bz2`` compress that once per revision: O(N);
+- ``repodata.json.zst`` is kept in blocks (taipan.indexing.blocks) and brought up to date
+  once per revision per process from the file names each revision's log names: the
+  blocks they fall in are read again and recompressed, O(B) per changed file; then the
+  frames are joined, O(compressed size). Built whole, O(N), only by a process that has
+  none yet or is > LOG_KEEP revisions behind;
+- ``repodata.json`` is the ``.zst`` decompressed (~1 GB/s), only when asked for; ``.bz2``
+  compresses that, only when asked for: never on the path of a ``.zst`` or shard request;
 - the shard index is patched once per revision per process from the pointer changes each
-  revision recorded (taipan.indexing.state): O(names changed) rows read and entries
-  patched, then the index's pieces joined and compressed (zstd level 3, ~1 ms per 10k
-  names); read whole, O(K), only by a process that has none yet or is > LOG_KEEP behind;
+  revision recorded (taipan.indexing.state): O(names changed) entries patched, then the
+  index's pieces joined and compressed (zstd level 3, ~1 ms per 10k names); read whole,
+  O(K), only by a process that has none yet or is > LOG_KEEP behind;
 - a shard is fetched by digest and never changes;
 - a conditional request that matches answers 304 from one indexed row read: O(1).
 Bytes depend only on the database state at a revision, so every process that builds a
@@ -26,12 +30,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from taipan.conda.names import DEFAULT_LABEL
-from taipan.conda.repodata import compress_bz2, compress_zst, render_repodata
+from taipan.conda.repodata import BLOCK_RECORDS, blocked_zst, compress_bz2, decompress
 from taipan.conda.shards import ShardIndex
 from taipan.db.engine import Database
-from taipan.db.models import Channel, FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir
+from taipan.db.models import Channel, ShardBlob, ShardPointer, Subdir
+from taipan.indexing import blocks
 from taipan.indexing.cache import BuildCache
-from taipan.indexing.state import LOG_KEEP, decode_log, log_digest
+from taipan.indexing.state import changes_between
 from taipan.metrics import Metrics
 
 Kind = Literal["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
@@ -42,7 +47,7 @@ INDEX_FILES: tuple[Kind, ...] = (
     "repodata_shards.msgpack.zst",
 )
 # Bump when the rendering changes, so ETags from an older Taipan never match new bytes.
-FORMAT_VERSION = 2  # 2: the shard index at zstd level 3
+FORMAT_VERSION = 3  # 2: the shard index at zstd level 3; 3: repodata.json.zst in blocks
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,17 @@ def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
 
 
 class IndexFiles:
-    def __init__(self, db: Database, max_bytes: int, zstd_level: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        max_bytes: int,
+        zstd_level: int,
+        metrics: Metrics | None = None,
+        block_records: int = BLOCK_RECORDS,
+    ) -> None:
         self._db = db
+        self._block_records = block_records
+        self._blocks: dict[tuple[int, str], blocks.BlockModel] = {}
         self._metrics = metrics or Metrics()
         self._zstd_level = zstd_level
         self._cache: BuildCache[tuple[SubdirState, bytes]] = BuildCache(max_bytes, _artifact_size)
@@ -116,9 +130,9 @@ class IndexFiles:
             return self._build(state, kind)
 
     def _build(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, bytes]:
-        if kind == "repodata.json.zst":
-            built, raw = self.build(state, "repodata.json")
-            return built, compress_zst(raw, self._zstd_level)
+        if kind == "repodata.json":
+            built, zst = self.build(state, "repodata.json.zst")
+            return built, decompress(zst)
         if kind == "repodata.json.bz2":
             built, raw = self.build(state, "repodata.json")
             return built, compress_bz2(raw)
@@ -128,7 +142,26 @@ class IndexFiles:
             built = state if now is None or now.epoch != state.epoch else now
             if kind == "repodata_shards.msgpack.zst":
                 return built, self._shard_index(session, built)
-            return built, _render(session, built, kind)
+            return built, self._repodata_zst(session, built)
+
+    def _repodata_zst(self, session: Session, state: SubdirState) -> bytes:
+        """repodata.json.zst at ``state``'s revision: the blocks last built here, patched, if they can be."""
+        key = (state.id, state.label)
+        with self._models_lock:
+            model = self._blocks.pop(key, None)  # taken: a failure below leaves none half-patched
+        level, every = self._zstd_level, self._block_records
+        if (
+            model is None
+            or model.epoch != state.epoch
+            or not blocks.patch(session, model, state.id, state.label, state.revision, level, every)
+        ):
+            model = blocks.build(session, state.id, state.label, state.epoch, state.revision, level, every)
+        data = blocked_zst(state.name, model.blocks)
+        with self._models_lock:
+            if len(self._blocks) >= MAX_MODELS:
+                self._blocks.clear()
+            self._blocks[key] = model
+        return data
 
     def _shard_index(self, session: Session, state: SubdirState) -> bytes:
         """The shard index at ``state``'s revision: the last one built here, patched, if it can be."""
@@ -173,46 +206,21 @@ def _pointers(session: Session, state: SubdirState) -> dict[str, bytes]:
 
 
 def _patch(session: Session, model: _IndexModel, state: SubdirState) -> bool:
-    """Bring ``model`` to ``state``'s revision from the revisions' pointer-change logs.
-
-    False (model unusable) when a revision in between has no log: it changed pointers
-    some other way, or its log was pruned, or it changed nothing through refresh_shards
-    (which the log can't tell apart, so the index is read whole then)."""
-    wanted = range(model.revision + 1, state.revision + 1)
-    if len(wanted) > LOG_KEEP or model.revision > state.revision:
+    """Bring ``model`` to ``state``'s revision from the revisions' pointer-change logs
+    (False: model unusable, see :func:`changes_between`)."""
+    logs = changes_between(session, state.id, model.revision, state.revision)
+    if logs is None:
         return False
-    if not wanted:
-        return True
-    digests = {log_digest(r): r for r in wanted}
-    found = dict(
-        session.execute(
-            select(ShardBlob.digest, ShardBlob.data).where(
-                ShardBlob.subdir_id == state.id, ShardBlob.digest.in_(list(digests))
-            )
-        ).all()
-    )
-    if len(found) != len(digests):
-        return False
-    for digest, _revision in sorted(digests.items(), key=lambda item: item[1]):
-        for label, name, shard in decode_log(found[digest]):
-            if label != state.label:
+    for log in logs:
+        for change in log:
+            if change.label != state.label:
                 continue
-            if shard is None:
-                model.index.remove(name)
+            if change.digest is None:
+                model.index.remove(change.name)
             else:
-                model.index.set(name, shard)
+                model.index.set(change.name, change.digest)
     model.revision = state.revision
     return True
-
-
-def _render(session: Session, state: SubdirState, kind: Kind) -> bytes:
-    records = session.execute(
-        select(PackageFile.filename, PackageFile.record)
-        .join(FileLabel, FileLabel.file_id == PackageFile.id)
-        .where(PackageFile.subdir_id == state.id, FileLabel.label == state.label)
-        .order_by(PackageFile.filename)
-    )
-    return render_repodata(state.name, records)
 
 
 def _read_state(session: Session, channel: str, subdir: str, label: str) -> SubdirState | None:

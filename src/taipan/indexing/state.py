@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import msgpack
 import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from taipan.conda.shards import encode_shard, shard_digest
+from taipan.conda.shards import encode_shard, shard_digest, shard_filenames
 from taipan.db.models import FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir, now_ms
 from taipan.db.upsert import insert_or_ignore, insert_or_update
 
@@ -68,6 +69,7 @@ def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> No
     """
     wanted = sorted(set(names))
     if not wanted:
+        log_unchanged(session, subdir_id)
         return
     session.flush()  # rows and labels added in this transaction must be seen
     # No ORDER BY in SQL: SQLite would walk the (subdir, filename) index to avoid a sort,
@@ -91,17 +93,37 @@ def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> No
         for label in labels.get(file_id, ()):
             views.setdefault((label, name), []).append((filename, record, run_exports))
     pointed = session.execute(
-        select(ShardPointer.label, ShardPointer.name).where(
+        select(ShardPointer.label, ShardPointer.name, ShardPointer.digest).where(
             ShardPointer.subdir_id == subdir_id, ShardPointer.name.in_(wanted)
         )
-    )
-    for label, name in pointed:
+    ).all()
+    for label, name, _digest in pointed:
         views.setdefault((label, name), [])
+    # The files each view had before: its old shard names them (a deleted file is in no row now).
+    before = _shard_files(session, subdir_id, {digest for _label, _name, digest in pointed})
     changes = {
-        (label, name): _write_shard(session, subdir_id, label, name, members)
+        (label, name): (
+            _write_shard(session, subdir_id, label, name, members),
+            [filename for filename, _record, _rx in members],
+        )
         for (label, name), members in sorted(views.items())
     }
+    for label, name, digest in pointed:
+        digest_now, files = changes[(label, name)]
+        if digest_now == digest:
+            del changes[(label, name)]  # nothing in this view changed
+        else:
+            changes[(label, name)] = (digest_now, sorted({*files, *before.get(digest, ())}))
     _log_changes(session, subdir_id, changes)
+
+
+def _shard_files(session: Session, subdir_id: int, digests: set[bytes]) -> dict[bytes, list[str]]:
+    if not digests:
+        return {}
+    rows = session.execute(
+        select(ShardBlob.digest, ShardBlob.data).where(ShardBlob.subdir_id == subdir_id, ShardBlob.digest.in_(digests))
+    )
+    return {digest: shard_filenames(data) for digest, data in rows}
 
 
 LOG_KEEP = 1024
@@ -116,20 +138,73 @@ def log_digest(revision: int) -> bytes:
     return hashlib.sha256(b"taipan:shard-pointer-changes:%d" % revision).digest()
 
 
-def decode_log(data: bytes) -> list[tuple[str, str, bytes | None]]:
-    """(label, name, digest or None when the name left the label view), in that order."""
-    return [(label, name, digest) for label, name, digest in msgpack.unpackb(data)]
+@dataclass(frozen=True)
+class Change:
+    """What one revision changed in one (label view, package name)."""
+
+    label: str
+    name: str
+    digest: bytes | None
+    """The name's shard now; None when the name left the label view."""
+    files: tuple[str, ...] | None
+    """The file names whose records may have changed in the view (before and after); None
+    in a log written before Taipan kept them (the reader rebuilds what needs them)."""
 
 
-def _log_changes(session: Session, subdir_id: int, changes: dict[tuple[str, str], bytes | None]) -> None:
+def decode_log(data: bytes) -> list[Change]:
+    return [
+        Change(entry[0], entry[1], entry[2], tuple(entry[3]) if len(entry) > 3 else None)
+        for entry in msgpack.unpackb(data)
+    ]
+
+
+def changes_between(session: Session, subdir_id: int, since: int, until: int) -> list[list[Change]] | None:
+    """The logged changes of revisions ``since`` + 1 … ``until``, a list per revision in order.
+
+    None when a revision in between has no log: it changed files some other way, or its
+    log was pruned (more than LOG_KEEP ago), or it changed nothing through refresh_shards
+    (which the log can't tell apart). A reader then rebuilds what it keeps from scratch."""
+    wanted = range(since + 1, until + 1)
+    if len(wanted) > LOG_KEEP or since > until:
+        return None
+    digests = {log_digest(r): r for r in wanted}
+    found: dict[bytes, bytes] = {}
+    keys = list(digests)
+    for i in range(0, len(keys), 500):
+        rows = session.execute(
+            select(ShardBlob.digest, ShardBlob.data).where(
+                ShardBlob.subdir_id == subdir_id, ShardBlob.digest.in_(keys[i : i + 500])
+            )
+        )
+        found.update({digest: data for digest, data in rows})
+    if len(found) != len(digests):
+        return None
+    return [decode_log(found[digest]) for digest in keys]
+
+
+def log_unchanged(session: Session, subdir_id: int) -> None:
+    """Log that the current revision (taken with lock_subdir) changed no record: readers patch
+    through it instead of rebuilding what they keep."""
+    _log_changes(session, subdir_id, {})
+
+
+def _log_changes(
+    session: Session, subdir_id: int, changes: dict[tuple[str, str], tuple[bytes | None, list[str]]]
+) -> None:
     revision = session.scalar(select(Subdir.revision).where(Subdir.id == subdir_id))
     assert revision is not None
     digest = log_digest(revision)
     where = (ShardBlob.subdir_id == subdir_id, ShardBlob.digest == digest)
     earlier = session.scalar(select(ShardBlob.data).where(*where))
     if earlier is not None:  # a second refresh in the same transaction: one log per revision
-        changes = {(label, name): d for label, name, d in decode_log(earlier)} | changes
-    data = msgpack.packb([[label, name, d] for (label, name), d in sorted(changes.items())], use_bin_type=True)
+        merged: dict[tuple[str, str], tuple[bytes | None, list[str]]] = {}
+        for change in decode_log(earlier):
+            merged[(change.label, change.name)] = (change.digest, list(change.files or ()))
+        for key, (d, files) in changes.items():
+            merged[key] = (d, sorted({*files, *merged.get(key, (None, []))[1]}))
+        changes = merged
+    entries = [[label, name, d, files] for (label, name), (d, files) in sorted(changes.items())]
+    data = msgpack.packb(entries, use_bin_type=True)
     blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
     insert_or_update(session, ShardBlob, blob, ["subdir_id", "digest"], ["data"])
     if revision > LOG_KEEP:

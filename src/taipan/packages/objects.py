@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir
-from taipan.indexing.state import lock_subdir
+from taipan.indexing.state import lock_subdir, log_unchanged
 from taipan.storage.base import ObjectInfo, Storage
 
 VERSIONS = ".versions"
@@ -102,6 +102,7 @@ def collect_superseded(db: Database, storage: Storage, channel: str) -> list[str
             if subdir_id is None:
                 continue
             lock_subdir(session, subdir_id)
+            log_unchanged(session, subdir_id)
             rows = session.execute(
                 select(PackageFile.filename, PackageFile.object_key).where(
                     PackageFile.subdir_id == subdir_id, PackageFile.filename.in_(list(files))

@@ -1,5 +1,6 @@
-"""The shard index is patched from each revision's pointer changes, and comes out byte-identical
-to one built from scratch, whatever sequence of changes led there."""
+"""The shard index and the blocks of repodata.json.zst are patched from each revision's change
+log, and come out byte-identical to ones built from scratch, whatever sequence of changes led
+there."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,12 +18,13 @@ from taipan.accounts import keys
 from taipan.accounts.principal import Principal
 from taipan.channels.service import create_channel
 from taipan.conda.hashing import StreamHasher
+from taipan.conda.repodata import decompress, render_repodata
 from taipan.conda.shards import encode_shard_index
 from taipan.db import migrate
 from taipan.db.engine import Database
-from taipan.db.models import ShardPointer
+from taipan.db.models import FileLabel, PackageFile, ShardPointer
 from taipan.errors import Conflict, NotFound
-from taipan.indexing import artifacts
+from taipan.indexing import artifacts, blocks
 from taipan.indexing.artifacts import IndexFiles
 from taipan.packages.ingest import Staged, check_package, record_files
 from taipan.packages.labels import change_labels, promote
@@ -33,6 +36,7 @@ from tests.support.server import database_url
 
 NAMES = ("alpha", "beta", "gamma")
 VERSIONS = ("1.0", "2.0")
+FORMATS = (".conda", ".tar.bz2")
 LABELS = ("main", "dev")
 INDEX: Final = "repodata_shards.msgpack.zst"
 _counter = itertools.count()
@@ -47,14 +51,17 @@ class World:
         self.storage = MemoryStorage()
         # Two builds of each file: the second, with other bytes, replaces the first with force.
         self.pkgs = {
-            (n, v, variant): packages.build(Spec(n, v, files={"f": f"{n}{v}{variant}".encode()}), tmp / f"{variant}")
+            (n, v, fmt, variant): packages.build(
+                Spec(n, v, fmt=fmt, files={"f": f"{n}{v}{variant}".encode()}), tmp / f"{variant}"
+            )
             for n in NAMES
             for v in VERSIONS
+            for fmt in FORMATS
             for variant in (0, 1)
         }
 
-    def upload(self, channel: str, name: str, version: str, variant: int, label: str) -> None:
-        path = self.pkgs[(name, version, variant)]
+    def upload(self, channel: str, name: str, version: str, variant: int, label: str, fmt: str = ".conda") -> None:
+        path = self.pkgs[(name, version, fmt, variant)]
         key = f".staging/{next(_counter)}"
         data = path.read_bytes()
         hasher = StreamHasher()
@@ -76,7 +83,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         made.db.dispose()
 
 
-filename = st.tuples(st.sampled_from(NAMES), st.sampled_from(VERSIONS))
+filename = st.tuples(st.sampled_from(NAMES), st.sampled_from(VERSIONS), st.sampled_from(FORMATS))
 op = st.one_of(
     st.tuples(st.just("upload"), filename, st.integers(0, 1), st.sampled_from(LABELS)),
     st.tuples(st.just("delete"), filename),
@@ -89,15 +96,15 @@ def apply(world: World, channel: str, step: tuple) -> None:  # type: ignore[type
     kind = step[0]
     try:
         if kind == "upload":
-            (name, version), variant, label = step[1], step[2], step[3]
-            world.upload(channel, name, version, variant, label)
+            (name, version, fmt), variant, label = step[1], step[2], step[3]
+            world.upload(channel, name, version, variant, label, fmt)
         elif kind == "delete":
-            name, version = step[1]
-            delete_file(world.db, world.storage, world.admin, channel, "noarch", f"{name}-{version}-0.conda")
+            name, version, fmt = step[1]
+            delete_file(world.db, world.storage, world.admin, channel, "noarch", f"{name}-{version}-0{fmt}")
         elif kind == "label":
-            (name, version), label, add = step[1], step[2], step[3]
+            (name, version, fmt), label, add = step[1], step[2], step[3]
             labels = {"add": (label,), "remove": ()} if add else {"add": (), "remove": (label,)}
-            filename = f"{name}-{version}-0.conda"
+            filename = f"{name}-{version}-0{fmt}"
             change_labels(
                 world.db, world.admin, channel, "noarch", filename, add=labels["add"], remove=labels["remove"]
             )
@@ -109,11 +116,29 @@ def apply(world: World, channel: str, step: tuple) -> None:  # type: ignore[type
         pass  # a file that is not there, or its last label removed: refused, nothing changes
 
 
-def scratch(world: World, channel: str, label: str) -> bytes:
-    fresh = IndexFiles(world.db, 10**8, 3)
+BLOCK_RECORDS = 2
+"""Blocks of ~2 records, so that a dozen files make several blocks and cut points come and go."""
+
+
+def scratch(world: World, channel: str, label: str, kind: artifacts.Kind = INDEX) -> bytes:
+    fresh = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
     state = fresh.state(channel, "noarch", label)
     assert state is not None
-    return fresh.build(state, INDEX)[1]
+    return fresh.build(state, kind)[1]
+
+
+def rendered(world: World, channel: str, label: str) -> bytes:
+    """repodata.json rendered whole from the label view, as before blocks."""
+    state = IndexFiles(world.db, 10**8, 3).state(channel, "noarch", label)
+    assert state is not None
+    with world.db.read() as session:
+        rows = (
+            session.query(PackageFile.filename, PackageFile.record)
+            .join(FileLabel, FileLabel.file_id == PackageFile.id)
+            .filter(PackageFile.subdir_id == state.id, FileLabel.label == label)
+            .order_by(PackageFile.filename)
+        )
+        return render_repodata("noarch", [(f, r) for f, r in rows])
 
 
 def from_pointers(world: World, channel: str, label: str) -> bytes:
@@ -126,10 +151,11 @@ def from_pointers(world: World, channel: str, label: str) -> bytes:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(op, min_size=1, max_size=12))
-def test_patched_shard_index_is_the_one_built_from_scratch(world: World, steps: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_patched_index_files_are_the_ones_built_from_scratch(world: World, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     channel = f"c{next(_counter)}"
     create_channel(world.db, world.admin, channel)
-    kept = IndexFiles(world.db, 10**8, 3)  # lives through the whole sequence, as a server's does
+    # Lives through the whole sequence, as a server's does.
+    kept = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
     for step in steps:
         apply(world, channel, step)
         for label in LABELS:
@@ -137,6 +163,11 @@ def test_patched_shard_index_is_the_one_built_from_scratch(world: World, steps: 
             assert state is not None
             patched = kept.build(state, INDEX)[1]
             assert patched == scratch(world, channel, label) == from_pointers(world, channel, label), step
+            zst = kept.build(state, "repodata.json.zst")[1]
+            assert zst == scratch(world, channel, label, "repodata.json.zst"), step
+            plain = kept.build(state, "repodata.json")[1]
+            assert plain == decompress(zst), step
+            assert orjson.loads(plain) == orjson.loads(rendered(world, channel, label)), step
 
 
 def test_a_change_patches_and_does_not_read_every_name(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,3 +204,35 @@ def test_a_pointer_change_log_is_not_served_as_a_shard(world: World) -> None:
     state = index.state(channel, "noarch", "main")
     assert state is not None
     assert index.shard(state, log_digest(state.revision)) is None
+
+
+def test_a_change_recompresses_its_block_and_reads_no_whole_view(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = f"c{next(_counter)}"
+    create_channel(world.db, world.admin, channel)
+    for name in NAMES:
+        for version in VERSIONS:
+            world.upload(channel, name, version, 0, "main")
+    kept = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    state = kept.state(channel, "noarch", "main")
+    assert state is not None
+    kept.build(state, "repodata.json.zst")
+
+    def whole_view(*_args: object) -> None:
+        raise AssertionError("the label view was read whole")
+
+    before = list(kept._blocks[(state.id, "main")].blocks)  # held, so that no id is reused
+    monkeypatch.setattr(blocks, "_view", whole_view)
+    world.upload(channel, "alpha", "1.0", 1, "main")  # forced replace
+    delete_file(world.db, world.storage, world.admin, channel, "noarch", "beta-2.0-0.conda")
+    world.upload(channel, "gamma", "1.0", 0, "main", ".tar.bz2")
+    change_labels(world.db, world.admin, channel, "noarch", "alpha-2.0-0.conda", add=("dev",))  # not main's
+    state = kept.state(channel, "noarch", "main")
+    assert state is not None
+    patched = kept.build(state, "repodata.json.zst")[1]
+    monkeypatch.undo()
+    assert patched == scratch(world, channel, "main", "repodata.json.zst")
+    recompressed = [
+        block for block in kept._blocks[(state.id, "main")].blocks if all(block is not old for old in before)
+    ]
+    assert 1 <= len(recompressed) <= 6  # three files changed: their blocks (and a split's neighbour)
+    assert len(kept._blocks[(state.id, "main")].blocks) > len(recompressed)
