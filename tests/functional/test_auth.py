@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import accounts, packages, rattler_client
+from tests.support import accounts, cli, packages, rattler_client
 from tests.support.accounts import PASSWORD, basic, bearer
 from tests.support.packages import Spec
 from tests.support.server import Server
@@ -187,12 +186,8 @@ def test_repeated_failures_are_rate_limited(server_factory) -> None:  # type: ig
 def _cli(
     server: Server, *args: str, stdin: str | None = None, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**server.env(), "TAIPAN_SERVER": server.url}
-    if token:
-        env["TAIPAN_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "taipan", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
-    )
+    env = {**server.env(), "TAIPAN_SERVER": server.url, "TAIPAN_TOKEN": token}
+    return cli.taipan(*args, env=env, stdin=stdin)
 
 
 def test_cli_users_tokens_members(server: Server) -> None:

@@ -3,15 +3,13 @@ headers are believed only from configured proxies, and a new password ends other
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
-from tests.support import accounts
+from tests.support import accounts, cli
 from tests.support.accounts import PASSWORD, basic, bearer
 from tests.support.server import Server
 from tests.support.ui import post_form, sign_in
@@ -174,14 +172,7 @@ def test_changing_the_password_in_the_web_ui_ends_the_other_sessions(server: Ser
 def test_an_administrators_password_reset_ends_every_session(server: Server) -> None:
     name = accounts.new_user(server, "reset")
     with _login(server, name) as session:
-        reset = subprocess.run(
-            [sys.executable, "-m", "taipan", "user", "password", name, "--password-stdin"],
-            input=NEW_PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=server.env(),
-            timeout=120,
-        )
+        reset = cli.taipan("user", "password", name, "--password-stdin", stdin=NEW_PASSWORD + "\n", env=server.env())
         assert reset.returncode == 0, reset.stderr
         assert session.get("/api/v1/me").status_code == 401
     with _login(server, name, NEW_PASSWORD) as session:
