@@ -169,6 +169,7 @@ def test_audit_log(server: Server, pkgdir: Path) -> None:
     assert any(e["action"] == "key_created" and e["actor"] == helper for e in everything)
 
 
+@pytest.mark.backend_independent  # the rate limiter lives in memory
 def test_repeated_failures_are_rate_limited(server_factory) -> None:  # type: ignore[no-untyped-def]
     limits = {"TAIPAN_AUTH_FAILURE_LIMIT": "3", "TAIPAN_AUTH_FAILURE_WINDOW": "60"}
     with server_factory(limits) as srv, httpx.Client(base_url=srv.url) as http:

@@ -17,6 +17,9 @@ from tests.support.packages import Spec
 from tests.support.server import Server
 from tests.support.upload import upload_raw
 
+# On the SQLite pass only (what connect writes into a home folder; the server side is only keys and reads).
+pytestmark = pytest.mark.backend_independent
+
 CONDARC = b"""# my conda settings
 channels:
   - conda-forge   # community builds

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
 from tests.support import accounts, cli
 from tests.support.accounts import PASSWORD, basic, bearer
@@ -62,6 +63,7 @@ def test_a_key_beats_the_session_cookie(server: Server) -> None:
 # -- keys never reach the log ------------------------------------------------------------------
 
 
+@pytest.mark.backend_independent  # the access log is written by the HTTP server
 def test_keys_never_reach_the_access_log(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory({"TAIPAN_ACCESS_LOG": "true", "TAIPAN_AUTH_FAILURE_LIMIT": "1000"}) as srv:
         user = accounts.new_user(srv, "log")
@@ -102,6 +104,7 @@ def _login_addresses(srv: Server, username: str) -> list[str | None]:
     return [e["address"] for e in events if e["actor"] == username and e["action"] == "login_failed"]
 
 
+@pytest.mark.backend_independent  # addresses and the rate limiter, both in memory
 def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(server_factory) -> None:  # type: ignore[no-untyped-def]
     limits = {"TAIPAN_AUTH_FAILURE_LIMIT": "3", "TAIPAN_AUTH_FAILURE_WINDOW": "600"}
     with server_factory(limits) as srv, httpx.Client(base_url=srv.url) as http:
