@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import accounts, packages, rattler_client
+from tests.support import accounts, cli, packages, rattler_client
 from tests.support.accounts import PASSWORD, basic, bearer
 from tests.support.packages import Spec
 from tests.support.server import Server
@@ -170,6 +169,7 @@ def test_audit_log(server: Server, pkgdir: Path) -> None:
     assert any(e["action"] == "key_created" and e["actor"] == helper for e in everything)
 
 
+@pytest.mark.backend_independent  # the rate limiter lives in memory
 def test_repeated_failures_are_rate_limited(server_factory) -> None:  # type: ignore[no-untyped-def]
     limits = {"TAIPAN_AUTH_FAILURE_LIMIT": "3", "TAIPAN_AUTH_FAILURE_WINDOW": "60"}
     with server_factory(limits) as srv, httpx.Client(base_url=srv.url) as http:
@@ -187,12 +187,8 @@ def test_repeated_failures_are_rate_limited(server_factory) -> None:  # type: ig
 def _cli(
     server: Server, *args: str, stdin: str | None = None, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**server.env(), "TAIPAN_SERVER": server.url}
-    if token:
-        env["TAIPAN_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "taipan", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
-    )
+    env = {**server.env(), "TAIPAN_SERVER": server.url, "TAIPAN_TOKEN": token}
+    return cli.taipan(*args, env=env, stdin=stdin)
 
 
 def test_cli_users_tokens_members(server: Server) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import packages
+from tests.support import cli, packages
 from tests.support.packages import Spec
 from tests.support.server import Server
 from tests.support.upload import upload_raw
@@ -68,13 +68,7 @@ def test_channel_writes_need_the_admin_token(server: Server, channel: str) -> No
 
 
 def _cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "taipan", *args],
-        capture_output=True,
-        text=True,
-        env={**server.env(), "TAIPAN_SERVER": server.url},
-        timeout=60,
-    )
+    return cli.taipan(*args, env={**server.env(), "TAIPAN_SERVER": server.url})
 
 
 def test_cli_channel_commands(server: Server) -> None:

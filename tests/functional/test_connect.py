@@ -5,19 +5,20 @@ and that disconnect leaves the home folder as it was, byte for byte."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import accounts, packages, rattler_client
+from tests.support import accounts, cli, packages, rattler_client
 from tests.support.accounts import bearer
 from tests.support.packages import Spec
 from tests.support.server import Server
 from tests.support.upload import upload_raw
+
+# On the SQLite pass only (what connect writes into a home folder; the server side is only keys and reads).
+pytestmark = pytest.mark.backend_independent
 
 CONDARC = b"""# my conda settings
 channels:
@@ -31,9 +32,7 @@ OTHER_CREDENTIALS = b'{"other.example.com":{"BearerToken":"abc"}}'
 
 
 def taipan(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(home)}
-    env.pop("TAIPAN_TOKEN", None)
-    return subprocess.run([sys.executable, "-m", "taipan", *args], env=env, capture_output=True, text=True, timeout=120)
+    return cli.taipan(*args, env={"HOME": str(home), "TAIPAN_TOKEN": None})
 
 
 def snapshot(home: Path) -> dict[str, bytes | None]:

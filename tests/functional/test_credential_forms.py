@@ -3,15 +3,14 @@ headers are believed only from configured proxies, and a new password ends other
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
-from tests.support import accounts
+from tests.support import accounts, cli
 from tests.support.accounts import PASSWORD, basic, bearer
 from tests.support.server import Server
 from tests.support.ui import post_form, sign_in
@@ -64,6 +63,7 @@ def test_a_key_beats_the_session_cookie(server: Server) -> None:
 # -- keys never reach the log ------------------------------------------------------------------
 
 
+@pytest.mark.backend_independent  # the access log is written by the HTTP server
 def test_keys_never_reach_the_access_log(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory({"TAIPAN_ACCESS_LOG": "true", "TAIPAN_AUTH_FAILURE_LIMIT": "1000"}) as srv:
         user = accounts.new_user(srv, "log")
@@ -104,6 +104,7 @@ def _login_addresses(srv: Server, username: str) -> list[str | None]:
     return [e["address"] for e in events if e["actor"] == username and e["action"] == "login_failed"]
 
 
+@pytest.mark.backend_independent  # addresses and the rate limiter, both in memory
 def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(server_factory) -> None:  # type: ignore[no-untyped-def]
     limits = {"TAIPAN_AUTH_FAILURE_LIMIT": "3", "TAIPAN_AUTH_FAILURE_WINDOW": "600"}
     with server_factory(limits) as srv, httpx.Client(base_url=srv.url) as http:
@@ -174,14 +175,7 @@ def test_changing_the_password_in_the_web_ui_ends_the_other_sessions(server: Ser
 def test_an_administrators_password_reset_ends_every_session(server: Server) -> None:
     name = accounts.new_user(server, "reset")
     with _login(server, name) as session:
-        reset = subprocess.run(
-            [sys.executable, "-m", "taipan", "user", "password", name, "--password-stdin"],
-            input=NEW_PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            env=server.env(),
-            timeout=120,
-        )
+        reset = cli.taipan("user", "password", name, "--password-stdin", stdin=NEW_PASSWORD + "\n", env=server.env())
         assert reset.returncode == 0, reset.stderr
         assert session.get("/api/v1/me").status_code == 401
     with _login(server, name, NEW_PASSWORD) as session:

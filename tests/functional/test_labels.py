@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.support import accounts, packages, rattler_client
+from tests.support import accounts, cli, packages, rattler_client
 from tests.support.packages import Spec
 from tests.support.server import Server
 from tests.support.upload import upload_raw
@@ -75,9 +74,7 @@ def test_cli_upload_with_label_and_promote(server: Server, channel: str, pkgdir:
     env = {**server.env(), "TAIPAN_SERVER": server.url, "TAIPAN_TOKEN": server.token}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "taipan", *args], capture_output=True, text=True, env=env, timeout=120
-        )
+        return cli.taipan(*args, env=env)
 
     uploaded = run("upload", "-c", channel, "--label", "beta", str(path))
     assert uploaded.returncode == 0, uploaded.stderr + uploaded.stdout

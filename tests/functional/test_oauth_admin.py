@@ -6,19 +6,18 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 
 import httpx
 import jwt
 
-from tests.support import accounts, oauth
+from tests.support import accounts, cli, oauth
 from tests.support.server import Server
 from tests.support.ui import csrf_of, sign_in, text_of
 
 
 def _cli(server: Server, *args: str, token: str) -> subprocess.CompletedProcess[str]:
     env = {**server.env(), "TAIPAN_SERVER": server.url, "TAIPAN_TOKEN": token}
-    return subprocess.run([sys.executable, "-m", "taipan", *args], capture_output=True, text=True, env=env, timeout=120)
+    return cli.taipan(*args, env=env)
 
 
 def _me(server: Server, access_token: str) -> int:

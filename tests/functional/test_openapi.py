@@ -12,6 +12,9 @@ import pytest
 
 from tests.support.server import Server
 
+# On the SQLite pass only (the OpenAPI description and the docs, whatever the backends).
+pytestmark = pytest.mark.backend_independent
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # A route as the docs write it: one or more methods joined by "/", a space, then the path,

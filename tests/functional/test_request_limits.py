@@ -18,6 +18,9 @@ import pytest
 
 from tests.support.server import Server
 
+# On the SQLite pass only (heads are bounded by the HTTP server, before any database or storage is involved).
+pytestmark = pytest.mark.backend_independent
+
 MIB = 1024 * 1024
 WAIT = 60  # seconds a test waits for an answer before it calls the server stuck
 

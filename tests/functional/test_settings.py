@@ -10,6 +10,9 @@ import pytest
 from taipan.settings import Settings
 from tests.support.server import database_url, running_server
 
+# On the SQLite pass only (how settings are read, whatever the backends).
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize("variable", ["TAIPAN_CONFIG", "TAIPAN_CONFIG_FILE"])
 def test_toml_config_file_and_env(tmp_path: Path, variable: str) -> None:

@@ -10,7 +10,6 @@ import html
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.support import accounts, packages, rattler_client
+from tests.support import accounts, cli, packages, rattler_client
 from tests.support.accounts import bearer
 from tests.support.oidc_issuer import (
     Issuers,
@@ -500,7 +499,7 @@ def test_publisher_management_is_for_owners(srv: Server) -> None:
 
 def _cli(server: Server, *args: str, token: str) -> subprocess.CompletedProcess[str]:
     env = {**server.env(), "TAIPAN_SERVER": server.url, "TAIPAN_TOKEN": token}
-    return subprocess.run([sys.executable, "-m", "taipan", *args], capture_output=True, text=True, env=env, timeout=120)
+    return cli.taipan(*args, env=env)
 
 
 def test_cli_publishers(srv: Server, issuers: Issuers) -> None:

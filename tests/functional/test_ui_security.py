@@ -11,6 +11,9 @@ from tests.support.accounts import PASSWORD, new_channel, new_key, new_user
 from tests.support.server import Server
 from tests.support.ui import browser, csrf_of, sign_in
 
+# On the SQLite pass only (CSRF, cookie flags, headers and redirects; the sign-in rate limit is kept in memory).
+pytestmark = pytest.mark.backend_independent
+
 
 def test_a_form_posted_without_its_csrf_token_is_refused(server: Server) -> None:
     user = new_user(server, "csrf")

@@ -349,6 +349,7 @@ def test_post_url_ignores_forwarded_host_from_anyone_else(small: Server, tmp_pat
     assert url == "http://pkgs.example.org/api/anaconda/upload"
 
 
+@pytest.mark.backend_independent  # a URL made from the settings
 def test_post_url_is_public_url_when_the_operator_set_it(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with server_factory({"TAIPAN_PUBLIC_URL": "https://conda.example.org/"}) as srv:
         url = post_url(srv, {"Host": "pkgs.example.org"}, tmp_path)

@@ -12,6 +12,11 @@ class Api:
     def __init__(self, server: str, token: str | None, timeout: float = 60.0) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
+        # Closed with the command's context, not left to the garbage collector: the command also
+        # runs inside other processes (the tests' CliRunner), where an open socket outlives it.
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(self.http.close)
 
     def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

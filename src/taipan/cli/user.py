@@ -11,12 +11,19 @@ from taipan.accounts import users
 from taipan.cli.options import make_settings, settings_options
 from taipan.db import migrate
 from taipan.errors import TaipanError
-from taipan.services import build_services
+from taipan.services import Services, build_services
 
 
 @click.group()
 def user() -> None:
     """Create and list user accounts (run on the server's machine, next to its data)."""
+
+
+def _services(config_file: Path | None, data_dir: Path | None) -> Services:
+    """The services, closed (database connections too) when the command ends."""
+    services = build_services(make_settings(config_file, data_dir))
+    click.get_current_context().call_on_close(services.close)
+    return services
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -41,7 +48,7 @@ def create(
       taipan user create alice
       echo "$PASSWORD" | taipan user create ci-bot --password-stdin
     """
-    services = build_services(make_settings(config_file, data_dir))
+    services = _services(config_file, data_dir)
     migrate.upgrade(services.db)
     password = None if no_password else _read_password(password_stdin)
     try:
@@ -55,7 +62,7 @@ def create(
 @settings_options
 def list_(config_file: Path | None, data_dir: Path | None) -> None:
     """List users."""
-    services = build_services(make_settings(config_file, data_dir))
+    services = _services(config_file, data_dir)
     for info in users.list_users(services.db):
         flags = ", ".join(f for f, on in (("admin", info.is_admin), ("no password", not info.has_password)) if on)
         click.echo(f"{info.username}{f'  ({flags})' if flags else ''}")
@@ -67,7 +74,7 @@ def list_(config_file: Path | None, data_dir: Path | None) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the new password from the first line of stdin.")
 def password(config_file: Path | None, data_dir: Path | None, name: str, password_stdin: bool) -> None:
     """Set user NAME's password (an administrator's reset; users change their own in the UI or API)."""
-    services = build_services(make_settings(config_file, data_dir))
+    services = _services(config_file, data_dir)
     try:
         users.set_password(services.db, name, _read_password(password_stdin), actor="taipan-cli")
     except TaipanError as exc:
