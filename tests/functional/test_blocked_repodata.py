@@ -85,9 +85,7 @@ def fetch(server: Server, channel: str) -> tuple[bytes, bytes]:
 
 
 @pytest.mark.parametrize("reader", list(READERS))
-def test_every_reader_takes_the_spliced_frame(
-    server: Server, channel: str, many: list[Path], reader: str
-) -> None:
+def test_every_reader_takes_the_spliced_frame(server: Server, channel: str, many: list[Path], reader: str) -> None:
     zst, plain = fetch(server, channel)
     assert READERS[reader](zst) == plain
     assert plain.count(b" " * 17) > 8  # a piece for each block of each section
