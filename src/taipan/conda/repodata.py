@@ -20,11 +20,7 @@ from taipan.conda.names import split_extension
 
 def render_repodata(subdir: str, records: Iterable[tuple[str, bytes]]) -> bytes:
     """``records`` are (filename, record JSON bytes) pairs sorted by file name."""
-    tar_bz2: list[bytes] = []
-    conda: list[bytes] = []
-    for filename, record in records:
-        _, ext = split_extension(filename)
-        (conda if ext == ".conda" else tar_bz2).append(orjson.dumps(filename) + b":" + record)
+    tar_bz2, conda = _sections(records)
     info = orjson.dumps({"subdir": subdir})
     return b"".join(
         [
@@ -37,6 +33,16 @@ def render_repodata(subdir: str, records: Iterable[tuple[str, bytes]]) -> bytes:
             b'},"removed":[],"repodata_version":1}',
         ]
     )
+
+
+def _sections(records: Iterable[tuple[str, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    """The ``"filename":record`` members of "packages" (.tar.bz2) and of "packages.conda"."""
+    tar_bz2: list[bytes] = []
+    conda: list[bytes] = []
+    for filename, record in records:
+        _, ext = split_extension(filename)
+        (conda if ext == ".conda" else tar_bz2).append(orjson.dumps(filename) + b":" + record)
+    return tar_bz2, conda
 
 
 def compress_zst(data: bytes, level: int) -> bytes:
@@ -76,11 +82,7 @@ class Block:
 
 def render_block(records: Iterable[tuple[str, bytes]], level: int) -> Block:
     """``records`` are (filename, record JSON bytes) sorted by file name."""
-    tar_bz2: list[bytes] = []
-    conda: list[bytes] = []
-    for filename, record in records:
-        _, ext = split_extension(filename)
-        (conda if ext == ".conda" else tar_bz2).append(orjson.dumps(filename) + b":" + record)
+    tar_bz2, conda = _sections(records)
     return Block(
         zstd_pieces.compress(b",".join(tar_bz2), level) if tar_bz2 else None,
         zstd_pieces.compress(b",".join(conda), level) if conda else None,
