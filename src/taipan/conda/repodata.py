@@ -77,7 +77,6 @@ class Block:
 
     tar_bz2: zstd_pieces.Piece | None
     conda: zstd_pieces.Piece | None
-    records: int
 
 
 def render_block(records: Iterable[tuple[str, bytes]], level: int) -> Block:
@@ -86,7 +85,6 @@ def render_block(records: Iterable[tuple[str, bytes]], level: int) -> Block:
     return Block(
         zstd_pieces.compress(b",".join(tar_bz2), level) if tar_bz2 else None,
         zstd_pieces.compress(b",".join(conda), level) if conda else None,
-        len(tar_bz2) + len(conda),
     )
 
 
