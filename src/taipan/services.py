@@ -42,6 +42,7 @@ class Services:
     """Tells the index fast path (web.fastpath) when anything was committed; None: no fast path."""
 
     def close(self) -> None:
+        self.index.close()
         self.downloads.close()
         if self.changes is not None:
             self.changes.close()

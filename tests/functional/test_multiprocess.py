@@ -9,8 +9,10 @@ partial file where anyone looks and no index file that is invalid or incomplete.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -26,7 +28,7 @@ import msgpack
 import pytest
 import zstandard
 
-from tests.support import packages
+from tests.support import accounts, packages
 from tests.support.packages import Spec
 from tests.support.server import Server, database_url, running_server
 from tests.support.upload import upload_multipart, upload_raw
@@ -158,6 +160,83 @@ def test_an_upload_through_one_process_is_visible_through_the_others_at_once(
     finally:
         for http in clients:
             http.close()
+
+
+INDEX_KINDS = ("repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst")
+
+
+def listed_by(http: httpx.Client, prefix: str, kind: str, etags: dict[str, str], headers: dict[str, str]) -> set[str]:
+    """The files one index file lists, fetched conditionally on the ETag this reader last saw
+    (a stale 304 would fail: the file just uploaded must be in the answer)."""
+    conditional = {**headers, **({"If-None-Match": etags[kind]} if kind in etags else {})}
+    response = http.get(f"{prefix}/{kind}", headers=conditional)
+    assert response.status_code == 200, (kind, response.status_code)
+    etags[kind] = response.headers["etag"]
+    if kind == "repodata_shards.msgpack.zst":
+        index = msgpack.unpackb(zstandard.decompress(response.content))
+        files: set[str] = set()
+        for digest in index["shards"].values():
+            shard = http.get(f"{prefix}/shards/{digest.hex()}.msgpack.zst", headers=headers)
+            assert shard.status_code == 200
+            decoded = msgpack.unpackb(zstandard.decompress(shard.content))
+            files |= set(decoded["packages"]) | set(decoded["packages.conda"])
+        return files
+    raw = {
+        "repodata.json": lambda b: b,
+        "repodata.json.zst": zstandard.decompress,
+        "repodata.json.bz2": bz2.decompress,
+    }[kind](response.content)
+    repodata = json.loads(raw)
+    return set(repodata["packages"]) | set(repodata["packages.conda"])
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private-with-key"])
+def test_read_your_writes_on_every_index_file_under_concurrent_uploads(
+    cluster: Cluster, pkgdir: Path, private: bool
+) -> None:
+    """Writers upload through all three processes at once; right after each 2xx, every other
+    process lists the file (and every file answered before) in every index file and shard."""
+    owner = accounts.new_user(cluster.servers[0], "ryw")
+    key = accounts.new_key(cluster.servers[0], owner)
+    channel = accounts.new_channel(cluster.servers[0], key, private=private, prefix="ryw")
+    # The reader's credential: a key (two forms) on the private channel, none on the public one.
+    forms = [(accounts.bearer(key), ""), ({}, f"/t/{key}")] if private else [({}, "")]
+    writers, per_writer = 3, 5
+    answered: set[str] = set()
+    lock = threading.Lock()
+    etags: dict[tuple[int, int, str], str] = {}
+
+    def write(w: int) -> None:
+        for i in range(per_writer):
+            path = packages.build(Spec(f"ryw{w}", f"1.{i}", "h0_0", subdir=SUBDIR), pkgdir / f"w{w}")
+            with httpx.Client(base_url=cluster.servers[w % 3].url, headers=accounts.bearer(key), timeout=60) as http:
+                assert upload_raw(http, channel, path).status_code == 200
+            with lock:
+                answered.add(path.name)
+                must = set(answered)  # every upload answered by now
+            for s, server in enumerate(cluster.servers):
+                if s == w % 3:
+                    continue
+                headers, token = forms[(w + i + s) % len(forms)]
+                with httpx.Client(base_url=server.url, timeout=60) as http:
+                    for kind in INDEX_KINDS:
+                        seen = etags.setdefault((w, s, kind), "")
+                        mine = {kind: seen} if seen else {}
+                        listed = listed_by(http, f"{token}/{channel}/{SUBDIR}", kind, mine, headers)
+                        etags[(w, s, kind)] = mine[kind]
+                        assert must <= listed, (server.url, kind, sorted(must - listed))
+
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+    assert len(answered) == writers * per_writer
+    # Quiet again: every process serves the same bytes under the same ETag, for every file.
+    for kind in INDEX_KINDS:
+        answers = set()
+        for server in cluster.servers:
+            with httpx.Client(base_url=server.url, headers=accounts.bearer(key)) as http:
+                response = http.get(f"/{channel}/{SUBDIR}/{kind}")
+                answers.add((response.headers["etag"], hashlib.sha256(response.content).hexdigest()))
+        assert len(answers) == 1, kind
 
 
 def test_a_process_killed_mid_upload_leaves_no_partial_file(cluster: Cluster, mp_channel: str) -> None:

@@ -24,9 +24,10 @@ change none of that state.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import zstandard
 
@@ -73,6 +74,8 @@ class Piece:
 
     blocks: bytes
     size: int
+    digest: bytes = field(default=b"", compare=False)
+    """sha256 of ``blocks``: what a piece is stored and shared under (taipan.indexing.shared)."""
 
 
 def compress(data: bytes, level: int) -> Piece:
@@ -89,7 +92,7 @@ def compress(data: bytes, level: int) -> Piece:
         if last:
             break
     assert pos == len(blocks), "a zstd frame with a checksum or trailing bytes"
-    return Piece(bytes(blocks), len(data))
+    return Piece(bytes(blocks), len(data), hashlib.sha256(blocks).digest())
 
 
 def join(parts: Iterable[bytes | Piece]) -> bytes:

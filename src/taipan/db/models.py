@@ -189,6 +189,31 @@ class ShardBlob(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
+class IndexManifest(Base):
+    """The blocks of a label view's repodata.json.zst at its last published revision
+    (taipan.indexing.shared): which pieces, in order, so other processes load instead of build."""
+
+    __tablename__ = "index_manifests"
+
+    subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(128), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IndexPiece(Base):
+    """One compressed piece of a block of repodata.json.zst, by content digest, per label view."""
+
+    __tablename__ = "index_pieces"
+
+    subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(128), primary_key=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ApiKey(Base):
     """An API key, stored only as the sha256 of the key (keys are long and random).
 

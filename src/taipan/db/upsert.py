@@ -48,3 +48,11 @@ def _insert(dialect: str, model: type[Base]) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(model)
     raise NotImplementedError(f"no upsert for the {dialect} dialect")
+
+
+def insert_many_or_ignore(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """:func:`insert_or_ignore` for many rows in one executemany."""
+    if rows:
+        session.execute(_ignore(_dialect(session), model, tuple(keys)), list(rows))

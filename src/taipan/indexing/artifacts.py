@@ -22,7 +22,9 @@ revision builds the same bytes, under the same ETag.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,7 +36,7 @@ from taipan.conda.repodata import BLOCK_RECORDS, blocked_zst, compress_bz2, deco
 from taipan.conda.shards import ShardIndex
 from taipan.db.engine import Database
 from taipan.db.models import Channel, ShardBlob, ShardPointer, Subdir
-from taipan.indexing import blocks
+from taipan.indexing import blocks, shared
 from taipan.indexing.cache import BuildCache
 from taipan.indexing.state import changes_between
 from taipan.metrics import Metrics
@@ -48,6 +50,8 @@ INDEX_FILES: tuple[Kind, ...] = (
 )
 # Bump when the rendering changes, so ETags from an older Taipan never match new bytes.
 FORMAT_VERSION = 3  # 2: the shard index at zstd level 3; 3: repodata.json.zst in blocks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,11 @@ class IndexFiles:
         zstd_level: int,
         metrics: Metrics | None = None,
         block_records: int = BLOCK_RECORDS,
+        share: bool = True,
     ) -> None:
+        """``share``: load and publish blocks through the database (taipan.indexing.shared)."""
         self._db = db
+        self._share = share
         self._block_records = block_records
         self._blocks: dict[tuple[int, str], blocks.BlockModel] = {}
         self._metrics = metrics or Metrics()
@@ -100,6 +107,32 @@ class IndexFiles:
         self._shards: BuildCache[bytes] = BuildCache(max_bytes // 4, len)
         self._models: dict[tuple[int, str], _IndexModel] = {}
         self._models_lock = threading.Lock()
+        self._unpublished: dict[tuple[int, str], blocks.BlockModel] = {}
+        self._publisher = ThreadPoolExecutor(1, thread_name_prefix="taipan-publish")
+
+    def settle(self) -> None:
+        """Wait until the blocks built so far are published (tests; shutdown)."""
+        self._publisher.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._publisher.shutdown(wait=True)
+
+    def _publish_later(self, key: tuple[int, str], model: blocks.BlockModel) -> None:
+        """Publish (taipan.indexing.shared) after the answer: only the newest model of a view waits."""
+        with self._models_lock:
+            waiting = key in self._unpublished
+            self._unpublished[key] = shared.snapshot(model)
+        if not waiting:
+            self._publisher.submit(self._publish, key)
+
+    def _publish(self, key: tuple[int, str]) -> None:
+        with self._models_lock:
+            model = self._unpublished.pop(key)
+        try:
+            with self._metrics.building_index("publish"):
+                shared.publish(self._db, key[0], key[1], model, self._zstd_level, self._block_records)
+        except Exception:  # another process publishes, or this one builds again: never a wrong answer
+            log.warning("could not publish the blocks of subdir %s label %s", key[0], key[1], exc_info=True)
 
     def state(self, channel: str, subdir: str, label: str = DEFAULT_LABEL) -> SubdirState | None:
         with self._db.read() as session:
@@ -150,12 +183,20 @@ class IndexFiles:
         with self._models_lock:
             model = self._blocks.pop(key, None)  # taken: a failure below leaves none half-patched
         level, every = self._zstd_level, self._block_records
-        if (
-            model is None
-            or model.epoch != state.epoch
-            or not blocks.patch(session, model, state.id, state.label, state.revision, level, every)
-        ):
-            model = blocks.build(session, state.id, state.label, state.epoch, state.revision, level, every)
+        loaded = None
+        if self._share:
+            loaded = shared.load(session, state.id, state.label, state.epoch, state.revision, level, every, model)
+        if loaded is not None:
+            model = loaded
+        else:
+            if (
+                model is None
+                or model.epoch != state.epoch
+                or not blocks.patch(session, model, state.id, state.label, state.revision, level, every)
+            ):
+                model = blocks.build(session, state.id, state.label, state.epoch, state.revision, level, every)
+            if self._share:
+                self._publish_later(key, model)
         data = blocked_zst(state.name, model.blocks)
         with self._models_lock:
             if len(self._blocks) >= MAX_MODELS:

@@ -22,7 +22,7 @@ from taipan.conda.repodata import decompress, render_repodata
 from taipan.conda.shards import encode_shard_index
 from taipan.db import migrate
 from taipan.db.engine import Database
-from taipan.db.models import FileLabel, PackageFile, ShardPointer
+from taipan.db.models import FileLabel, IndexPiece, PackageFile, ShardPointer
 from taipan.errors import Conflict, NotFound
 from taipan.indexing import artifacts, blocks
 from taipan.indexing.artifacts import IndexFiles
@@ -121,7 +121,7 @@ BLOCK_RECORDS = 2
 
 
 def scratch(world: World, channel: str, label: str, kind: artifacts.Kind = INDEX) -> bytes:
-    fresh = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    fresh = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS, share=False)
     state = fresh.state(channel, "noarch", label)
     assert state is not None
     return fresh.build(state, kind)[1]
@@ -154,9 +154,13 @@ def from_pointers(world: World, channel: str, label: str) -> bytes:
 def test_patched_index_files_are_the_ones_built_from_scratch(world: World, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     channel = f"c{next(_counter)}"
     create_channel(world.db, world.admin, channel)
-    # Lives through the whole sequence, as a server's does.
+    # Live through the whole sequence, as a server's processes do: ``kept`` builds and
+    # publishes; ``peer`` loads what it publishes (the pieces it lacks), ``other`` skips
+    # some revisions and builds or loads whatever is there when it asks.
     kept = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
-    for step in steps:
+    peer = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    other = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    for n, step in enumerate(steps):
         apply(world, channel, step)
         for label in LABELS:
             state = kept.state(channel, "noarch", label)
@@ -168,6 +172,45 @@ def test_patched_index_files_are_the_ones_built_from_scratch(world: World, steps
             plain = kept.build(state, "repodata.json")[1]
             assert plain == decompress(zst), step
             assert orjson.loads(plain) == orjson.loads(rendered(world, channel, label)), step
+            kept.settle()
+            assert peer.build(state, "repodata.json.zst")[1] == zst, step
+            if n % 2:
+                assert other.build(state, "repodata.json.zst")[1] == zst, step
+    for index in (kept, peer, other):
+        index.close()
+
+
+def test_a_process_loads_published_blocks_and_compresses_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = f"c{next(_counter)}"
+    create_channel(world.db, world.admin, channel)
+    for name in NAMES:
+        world.upload(channel, name, "1.0", 0, "main")
+    builder = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    loader = IndexFiles(world.db, 10**8, 3, block_records=BLOCK_RECORDS)
+    state = builder.state(channel, "noarch", "main")
+    assert state is not None
+    builder.build(state, "repodata.json.zst")
+    builder.settle()
+    loader.build(state, "repodata.json.zst")  # all of it, loaded
+    world.upload(channel, "alpha", "2.0", 0, "main")
+    state = builder.state(channel, "noarch", "main")
+    assert state is not None
+    built = builder.build(state, "repodata.json.zst")[1]
+    builder.settle()
+
+    def no_compressing(*_args: object) -> None:
+        raise AssertionError("a block was rendered again")
+
+    monkeypatch.setattr(blocks, "render_block", no_compressing)
+    loaded = loader.build(state, "repodata.json.zst")[1]
+    monkeypatch.undo()
+    assert loaded == built == scratch(world, channel, "main", "repodata.json.zst")
+    with world.db.read() as session:  # one copy of each piece: the replaced ones went
+        pieces = session.query(IndexPiece).filter_by(subdir_id=state.id, label="main").count()
+    blocks_now = loader._blocks[(state.id, "main")].blocks
+    assert pieces == sum((b.tar_bz2 is not None) + (b.conda is not None) for b in blocks_now)
+    builder.close()
+    loader.close()
 
 
 def test_a_change_patches_and_does_not_read_every_name(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
