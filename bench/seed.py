@@ -273,7 +273,9 @@ def seeded_data_dir(src: Path, n: int, dest: Path, method: str | None = None) ->
     took = 0.0
     if not (cached / ".complete").exists():
         shutil.rmtree(cached, ignore_errors=True)
-        took = seed(src, cached, package_folder(n), method)
+        # Synthetic rows need no package files: only the folder's name tells the count.
+        folder = CACHE / f"pkgs-{SUBDIR}-{n}" if method == "synthetic" else package_folder(n)
+        took = seed(src, cached, folder, method)
         (cached / ".complete").write_text(f"{n} packages seeded by {method} in {took:.1f} s ({describe(src)})\n")
     shutil.copytree(cached, dest, symlinks=True, dirs_exist_ok=True)
     (dest / ".complete").unlink()
@@ -297,6 +299,9 @@ def seed(src: Path, data_dir: Path, folder: Path, method: str) -> float:
     started = time.monotonic()
     if method == "import":
         run([PYTHON, "-m", "taipan", "import", str(folder), "--channel", CHANNEL], env)
+    elif method == "synthetic":
+        count = folder.name.rsplit("-", 1)[1]
+        run([PYTHON, str(Path(__file__).resolve().parent / "synth_seed.py"), count, CHANNEL], env)
     else:
         run([PYTHON, str(Path(__file__).resolve().parent / "ingest_seed.py"), str(folder), CHANNEL], env)
     took = time.monotonic() - started

@@ -31,8 +31,14 @@ def server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     Tests send many bad credentials on purpose, so its auth rate limit is out of reach here
     (tests/functional/test_auth.py checks the limit on a server of its own). Its blocks of
     repodata.json.zst hold ~2 records instead of ~1024, so that every channel in the tests
-    has several and changes split and merge them."""
-    with server_factory({"TAIPAN_AUTH_FAILURE_LIMIT": "1000000", "TAIPAN_INDEX_BLOCK_RECORDS": "2"}) as srv:
+    has several and changes split and merge them; and a repodata.json over 4 KB (a channel of
+    ten records or so) is streamed, decompressed as it is sent, as conda-forge-sized ones are."""
+    settings = {
+        "TAIPAN_AUTH_FAILURE_LIMIT": "1000000",
+        "TAIPAN_INDEX_BLOCK_RECORDS": "2",
+        "TAIPAN_INDEX_HOLD_PLAIN_BYTES": "4096",
+    }
+    with server_factory(settings) as srv:
         yield srv
 
 

@@ -59,7 +59,12 @@ def build_services(settings: Settings) -> Services:
         db=db,
         storage=storage,
         index=IndexFiles(
-            db, settings.artifact_cache_bytes, settings.zstd_level, metrics, block_records=settings.index_block_records
+            db,
+            settings.artifact_cache_bytes,
+            settings.zstd_level,
+            metrics,
+            block_records=settings.index_block_records,
+            hold_plain=settings.index_hold_plain_bytes,
         ),
         ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         default=512 * 1024**2, ge=0, description="Per-process memory for built index files."
     )
     zstd_level: int = Field(default=9, ge=1, le=22, description="zstd level of repodata.json.zst.")
+    index_hold_plain_bytes: int = Field(
+        default=64 * 1024**2,
+        ge=0,
+        description="Largest repodata.json a process keeps decompressed in memory, bytes; a larger one is "
+        "decompressed from the kept repodata.json.zst as it is sent (memory stays near the .zst's size).",
+    )
     index_block_records: int = Field(
         default=1024,
         ge=1,

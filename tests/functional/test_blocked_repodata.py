@@ -7,6 +7,7 @@ has many pieces, and the changes below split, merge and rewrite them."""
 
 from __future__ import annotations
 
+import bz2
 import io
 import subprocess
 from pathlib import Path
@@ -131,3 +132,22 @@ def test_rattler_solves_and_installs_from_blocks(
     assert result["ok"], result
     assert sorted(r["name"] for r in result["records"]) == ["blk00", "blk03", "blk07"]
     assert len(result["installed"]) == 3
+
+
+def test_a_large_repodata_json_is_streamed_whole(server: Server, channel: str, many: list[Path]) -> None:
+    """Over the server's index_hold_plain_bytes (4 KB in the tests), repodata.json is decompressed
+    from the .zst as it is sent, on the fast path and on the general one (a query string)."""
+    zst, plain = fetch(server, channel)
+    assert len(plain) > 4096
+    with server.client() as http:
+        for url in (f"/{channel}/noarch/repodata.json", f"/{channel}/noarch/repodata.json?general=1"):
+            got = http.get(url)
+            assert got.status_code == 200
+            assert got.content == plain == one_frame(zst)
+            assert int(got.headers["content-length"]) == len(plain)
+            assert "transfer-encoding" not in got.headers
+            head = http.head(url)
+            assert head.status_code == 200 and int(head.headers["content-length"]) == len(plain)
+            assert http.get(url, headers={"If-None-Match": got.headers["etag"]}).status_code == 304
+        bz2_body = http.get(f"/{channel}/noarch/repodata.json.bz2").content
+        assert bz2.decompress(bz2_body) == plain

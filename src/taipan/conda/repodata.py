@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bz2
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -108,3 +108,24 @@ def blocked_zst(subdir: str, blocks: Sequence[Block]) -> bytes:
 def decompress(data: bytes) -> bytes:
     """A one-frame ``.zst`` that declares its content size, such as :func:`blocked_zst` makes."""
     return zstandard.ZstdDecompressor().decompress(data)
+
+
+def content_size(data: bytes) -> int:
+    """What a one-frame ``.zst`` that declares its content size decompresses to, in bytes."""
+    size = zstandard.frame_content_size(data)
+    if size < 0:
+        raise ValueError("the zstd frame does not declare its content size")
+    return int(size)
+
+
+def decompress_chunks(data: bytes, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """:func:`decompress` piece by piece, never holding more than ``chunk`` decompressed bytes."""
+    yield from zstandard.ZstdDecompressor().read_to_iter(data, read_size=chunk, write_size=chunk)
+
+
+def compress_bz2_chunks(chunks: Iterable[bytes]) -> bytes:
+    """:func:`compress_bz2` of the concatenation of ``chunks``, which it never joins."""
+    compressor = bz2.BZ2Compressor(9)
+    out = [compressor.compress(c) for c in chunks]
+    out.append(compressor.flush())
+    return b"".join(out)

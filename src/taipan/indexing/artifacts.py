@@ -7,8 +7,11 @@ Cost model (N = records in the subdir, K = package names, B = records per block,
   blocks they fall in are read again and recompressed, O(B) per changed file; then the
   frames are joined, O(compressed size). Built whole, O(N), only by a process that has
   none yet or is > LOG_KEEP revisions behind;
-- ``repodata.json`` is the ``.zst`` decompressed (~1 GB/s), only when asked for; ``.bz2``
-  compresses that, only when asked for: never on the path of a ``.zst`` or shard request;
+- ``repodata.json`` is the ``.zst`` decompressed (~1 GB/s), only when asked for, and held
+  only up to ``hold_plain`` bytes: a larger one (conda-forge's linux-64 is ~250 MB) is
+  decompressed from the held ``.zst`` as it is sent (:class:`Streamed`), so a process's
+  memory stays near the size of the ``.zst``; ``.bz2`` compresses that, only when asked
+  for: never on the path of a ``.zst`` or shard request;
 - the shard index is patched once per revision per process from the pointer changes each
   revision recorded (taipan.indexing.state): O(names changed) entries patched, then the
   index's pieces joined and compressed (zstd level 3, ~1 ms per 10k names); read whole,
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -32,7 +36,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from taipan.conda.names import DEFAULT_LABEL
-from taipan.conda.repodata import BLOCK_RECORDS, blocked_zst, compress_bz2, decompress
+from taipan.conda.repodata import (
+    BLOCK_RECORDS,
+    blocked_zst,
+    compress_bz2,
+    compress_bz2_chunks,
+    content_size,
+    decompress,
+    decompress_chunks,
+)
 from taipan.conda.shards import ShardIndex
 from taipan.db.engine import Database
 from taipan.db.models import Channel, ShardBlob, ShardPointer, Subdir
@@ -82,6 +94,23 @@ class _IndexModel:
     index: ShardIndex
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A ``repodata.json`` too large to hold: decompressed from its ``.zst`` as it is sent."""
+
+    zst: bytes
+    size: int
+
+    def chunks(self) -> Iterator[bytes]:
+        return decompress_chunks(self.zst)
+
+
+Body = bytes | Streamed
+"""What an index file's answer sends."""
+
+HOLD_PLAIN = 64 * 1024**2
+
+
 def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
     return len(artifact[1]) + 256
 
@@ -95,9 +124,12 @@ class IndexFiles:
         metrics: Metrics | None = None,
         block_records: int = BLOCK_RECORDS,
         share: bool = True,
+        hold_plain: int = HOLD_PLAIN,
     ) -> None:
-        """``share``: load and publish blocks through the database (taipan.indexing.shared)."""
+        """``share``: load and publish blocks through the database (taipan.indexing.shared);
+        ``hold_plain``: the largest repodata.json held decompressed (larger ones are :class:`Streamed`)."""
         self._db = db
+        self._hold_plain = hold_plain
         self._share = share
         self._block_records = block_records
         self._blocks: dict[tuple[int, str], blocks.BlockModel] = {}
@@ -154,6 +186,23 @@ class IndexFiles:
             return None
         return value
 
+    def body(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, Body]:
+        """What an answer with ``kind`` sends: :meth:`build`'s bytes, or a large repodata.json streamed."""
+        if kind == "repodata.json":
+            built, zst = self.build(state, "repodata.json.zst")
+            size = content_size(zst)
+            if size > self._hold_plain:
+                return built, Streamed(zst, size)
+        return self.build(state, kind)
+
+    def cached_body(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, Body] | None:
+        """What :meth:`body` would return, if nothing needs building; never builds (for the event loop)."""
+        if kind == "repodata.json":
+            zst = self.cached(state, "repodata.json.zst")
+            if zst is not None and content_size(zst[1]) > self._hold_plain:
+                return zst[0], Streamed(zst[1], content_size(zst[1]))
+        return self.cached(state, kind)
+
     def cached_shard(self, state: SubdirState, digest: bytes) -> bytes | None:
         """A shard if it is in memory already; never reads the database."""
         return self._shards.get((state.id, state.epoch, digest))
@@ -167,8 +216,8 @@ class IndexFiles:
             built, zst = self.build(state, "repodata.json.zst")
             return built, decompress(zst)
         if kind == "repodata.json.bz2":
-            built, raw = self.build(state, "repodata.json")
-            return built, compress_bz2(raw)
+            built, raw = self.body(state, "repodata.json")
+            return built, compress_bz2(raw) if isinstance(raw, bytes) else compress_bz2_chunks(raw.chunks())
         with self._db.snapshot() as session:
             # The revision and the rows come from one snapshot, so bytes always match their ETag.
             now = _read_state(session, state.channel, state.name, state.label)

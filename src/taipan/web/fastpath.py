@@ -33,13 +33,14 @@ from typing import Any
 
 import anyio.to_thread
 from prometheus_client import Counter
+from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import RateLimited
-from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
+from taipan.indexing.artifacts import INDEX_FILES, Body, Kind, Streamed, SubdirState
 from taipan.indexing.watch import ChangeWatch
 from taipan.services import Services
 from taipan.web.auth import PATH_TOKEN
@@ -92,7 +93,7 @@ def parse(path: str) -> Target | None:
 class Reply:
     status: int
     headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
+    body: bytes | Streamed = b""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class Learn:
 class Prepared:
     """One built file and its answers' headers, exactly as the general path makes them."""
 
-    data: bytes
+    data: Body
     etag: str
     get: list[tuple[bytes, bytes]]
     head: list[tuple[bytes, bytes]]
@@ -265,23 +266,24 @@ class FastIndex:
                     status_code=304, headers=self._index_headers(state, kind)
                 ).raw_headers
             return Reply(304, raw)
-        built = self.svc.index.cached(state, kind)
+        built = self.svc.index.cached_body(state, kind)
         if built is None:
-            built = await anyio.to_thread.run_sync(self.svc.index.build, state, kind)
+            built = await anyio.to_thread.run_sync(self.svc.index.body, state, kind)
         built_state, data = built
         prepared = view.files.get(kind)
-        if prepared is None or prepared.data is not data:
+        if prepared is None or not _same_body(prepared.data, data):
             prepared = view.files[kind] = self._prepare(built_state, kind, data)
         if scope["method"] == "HEAD":
             return Reply(200, prepared.head)
         return Reply(200, prepared.get, data)
 
-    def _prepare(self, state: SubdirState, kind: Kind, data: bytes) -> Prepared:
+    def _prepare(self, state: SubdirState, kind: Kind, data: Body) -> Prepared:
         headers = self._index_headers(state, kind)
         media = files.CONTENT_TYPES[kind]
-        get = Response(content=data, media_type=media, headers=headers).raw_headers
-        head = Response(status_code=200, media_type=media, headers={**headers, "Content-Length": str(len(data))})
-        return Prepared(data, headers["ETag"], get, head.raw_headers)
+        size = len(data) if isinstance(data, bytes) else data.size
+        head = Response(status_code=200, media_type=media, headers={**headers, "Content-Length": str(size)})
+        get = Response(content=data, media_type=media, headers=headers) if isinstance(data, bytes) else head
+        return Prepared(data, headers["ETag"], get.raw_headers, head.raw_headers)
 
     def _index_headers(self, state: SubdirState, kind: Kind) -> dict[str, str]:
         return {
@@ -327,6 +329,12 @@ class FastIndex:
             self._routes.clear()
         self._routes[key] = found
         return found
+
+
+def _same_body(a: Body, b: Body) -> bool:
+    if isinstance(a, Streamed) and isinstance(b, Streamed):
+        return a.zst is b.zst
+    return a is b
 
 
 FILE_ENDPOINTS = frozenset({files.channel_file, files.label_file, files.shard, files.label_shard})
@@ -416,7 +424,12 @@ class FastIndexMiddleware:
                         answer = None
                     if isinstance(answer, Reply):
                         await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-                        await send({"type": "http.response.body", "body": answer.body})
+                        if isinstance(answer.body, Streamed):  # decompressed in a thread, a chunk at a time
+                            async for chunk in iterate_in_threadpool(answer.body.chunks()):
+                                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                            await send({"type": "http.response.body", "body": b""})
+                        else:
+                            await send({"type": "http.response.body", "body": answer.body})
                         return
                     if isinstance(answer, Learn):
                         await fast.learn(self.app, scope, receive, send, answer)

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from taipan.conda.names import DEFAULT_LABEL
 from taipan.errors import NotFound
-from taipan.indexing.artifacts import INDEX_FILES, Kind, SubdirState
+from taipan.indexing.artifacts import INDEX_FILES, Kind, Streamed, SubdirState
 from taipan.packages import objects
 from taipan.packages.objects import ATTESTATION_SUFFIX
 from taipan.packages.query import FileInfo, find_file, readable_subdir
@@ -131,7 +131,12 @@ def _index_file(svc: Services, request: Request, state: SubdirState, kind: Kind)
     headers = _index_headers(svc, state, kind)
     if not_modified(request, state.etag(kind), state.updated_ms):
         return Response(status_code=304, headers=headers)
-    built, data = svc.index.build(state, kind)
+    built, data = svc.index.body(state, kind)
+    if isinstance(data, Streamed):  # too large to hold decompressed: decompressed as it is sent
+        streamed = {**_index_headers(svc, built, kind), "Content-Length": str(data.size)}
+        if request.method == "HEAD":
+            return Response(status_code=200, media_type=CONTENT_TYPES[kind], headers=streamed)
+        return StreamingResponse(data.chunks(), media_type=CONTENT_TYPES[kind], headers=streamed)
     return _bytes(request, data, CONTENT_TYPES[kind], _index_headers(svc, built, kind))
 
 
