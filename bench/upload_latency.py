@@ -16,7 +16,18 @@ then upload new files one at a time (raw prefix.dev-style POST). After each uplo
 
 Each upload is a new version of an existing name, so its shard holds ~11 records.
 
+``--steady RATE`` adds a series under a steady stream of uploads (RATE per second for
+``--steady-seconds``), while two readers GET ``repodata.json.zst`` back to back, each
+conditionally on the ETag it last saw, as polling clients do. Every 200 is decompressed
+and checked to list every file whose upload was answered before that GET was sent (a
+stale answer is counted, and must not happen); GET times are reported as percentiles.
+
+Peak RSS is the server process's high-water mark (VmHWM) after the series.
+Seed large subdirs with ``TAIPAN_BENCH_SEED=synthetic`` (bench/synth_seed.py: rows
+straight into the database, 500k in ~2 minutes).
+
     .venv/bin/python bench/upload_latency.py --sizes 1000 10000 100000
+    TAIPAN_BENCH_SEED=synthetic .venv/bin/python bench/upload_latency.py --sizes 100000 500000 --steady 5
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +65,57 @@ class Sizes:
     index_bytes: int = 0
     others: float = 0.0
     """Share of the CPUs other processes used during the series."""
+    peak_rss: int = 0
+    """The server process's peak resident memory (VmHWM), bytes."""
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def steady(http: httpx.Client, up: Uploader, rate: float, seconds: float, series: Series) -> int:
+    """Uploads at ``rate``/s while two readers poll repodata.json.zst; returns stale answers seen."""
+    answered: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    stale = [0]
+
+    def read() -> None:
+        etag = ""
+        with httpx.Client(base_url=str(http.base_url), timeout=60) as reader:
+            while not stop.is_set():
+                with lock:
+                    must = list(answered)
+                started = time.perf_counter()
+                response = reader.get(f"{base()}/repodata.json.zst", headers={"If-None-Match": etag} if etag else {})
+                series.add("steady .zst GET", time.perf_counter() - started)
+                if response.status_code == 304:
+                    series.add("steady .zst 304", time.perf_counter() - started)
+                    continue
+                response.raise_for_status()
+                etag = response.headers["etag"]
+                series.add("steady .zst 200", time.perf_counter() - started)
+                raw = unzstd(response.content)
+                if any(f'"{name}"'.encode() not in raw for name in must[-20:]):
+                    stale[0] += 1
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    start = time.monotonic()
+    for i in range(int(rate * seconds)):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        spec, data = up.next_package()
+        series.add("steady upload", up.upload(spec, data))
+        with lock:
+            answered.append(spec.filename)
+    stop.set()
+    for thread in readers:
+        thread.join()
+    return stale[0]
 
 
 def unpack(data: bytes) -> dict[str, object]:
@@ -180,7 +243,13 @@ def run_series(http: httpx.Client, up: Uploader, uploads: int, cold: int) -> tup
 
 
 def measure(
-    src: Path, n: int, uploads: int, cold: int, profiles: dict[str, str] | None = None
+    src: Path,
+    n: int,
+    uploads: int,
+    cold: int,
+    profiles: dict[str, str] | None = None,
+    rate: float = 0.0,
+    seconds: float = 30.0,
 ) -> tuple[Series, Sizes, float]:
     with seed.temp_dir("taipan-bench-upload-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -191,6 +260,10 @@ def measure(
             up = Uploader(http, Path(tmp) / "new", n)
             (series, sizes), sizes_others = seed.quietest(lambda: run_series(http, up, uploads, cold))
             sizes.others = sizes_others
+            if rate:
+                stale = steady(http, up, rate, seconds, series)
+                series.values["steady stale answers"] = [float(stale)]
+            sizes.peak_rss = peak_rss(server.process.pid)
             if profiles is not None:
                 for key, text in profile(server, http, up, 40).items():
                     profiles[f"{n} records, {key}"] = text
@@ -203,6 +276,8 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=20)
     parser.add_argument("--cold", type=int, default=10, help="uploads in the .zst-first series")
     parser.add_argument("--profile", action="store_true", help="then profile the server with py-spy")
+    parser.add_argument("--steady", type=float, default=0.0, help="uploads/s of a steady series (0: none)")
+    parser.add_argument("--steady-seconds", type=float, default=30.0)
     seed.add_rev_option(parser)
     args = parser.parse_args()
     src = seed.snapshot(args.rev)
@@ -220,8 +295,11 @@ def main() -> None:
     rows, size_rows = [], []
     profiles: dict[str, str] = {}
     for n in args.sizes:
-        series, sizes, seed_s = measure(src, n, args.uploads, args.cold, profiles if args.profile else None)
-        for key in keys:
+        series, sizes, seed_s = measure(
+            src, n, args.uploads, args.cold, profiles if args.profile else None, args.steady, args.steady_seconds
+        )
+        steady_keys = ["steady upload", "steady .zst GET", "steady .zst 200", "steady .zst 304", "steady stale answers"]
+        for key in keys + [k for k in steady_keys if k in series.values]:
             values = series.values[key]
             rows.append(
                 [n, key, len(values), f"{seed.percentile(values, 50):.1f}", f"{seed.percentile(values, 95):.1f}"]
@@ -234,12 +312,14 @@ def main() -> None:
                 f"{sizes.index_bytes:,}",
                 f"{seed_s:.0f}" if seed_s else "cached",
                 f"{sizes.others:.0%}",
+                f"{sizes.peak_rss / 2**20:.0f}",
             ]
         )
     print()
     print(seed.table(["records", "step", "count", "median ms", "p95 ms"], rows))
     print()
-    print(seed.table(["records", "repodata.json B", ".zst B", "shard index B", "seed s", "others' CPU"], size_rows))
+    heads = ["records", "repodata.json B", ".zst B", "shard index B", "seed s", "others' CPU", "peak RSS MiB"]
+    print(seed.table(heads, size_rows))
     for key, text in profiles.items():
         print(f"\npy-spy, taipan serve, {key}: {text}")
 
