@@ -171,6 +171,7 @@ class ShardPointer(Base):
     """The current shard of each package name in each label view of a subdir."""
 
     __tablename__ = "shard_pointers"
+    __table_args__ = (Index("ix_shard_pointers_subdir_name", "subdir_id", "name"),)
 
     subdir_id: Mapped[int] = mapped_column(ForeignKey("subdirs.id", ondelete="CASCADE"), primary_key=True)
     label: Mapped[str] = mapped_column(String(128), primary_key=True, server_default="main")

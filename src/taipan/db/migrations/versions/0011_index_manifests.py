@@ -4,6 +4,10 @@ One process builds or patches a label view's blocks and publishes them; every ot
 and host loads the pieces it lacks instead of rendering and compressing them again
 (taipan.indexing.shared).
 
+Also an index on shard_pointers (subdir_id, name): an upload reads the pointers of the names
+it touched in every label, which the primary key (subdir_id, label, name) serves only by its
+first column, i.e. by reading every pointer of the subdir (0.8 ms at 10k names, per upload).
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02 21:00:00.000000
@@ -45,8 +49,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("subdir_id", "label", "digest", name="pk_index_pieces"),
     )
+    op.create_index("ix_shard_pointers_subdir_name", "shard_pointers", ["subdir_id", "name"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_shard_pointers_subdir_name", table_name="shard_pointers")
     op.drop_table("index_pieces")
     op.drop_table("index_manifests")
