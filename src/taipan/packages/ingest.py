@@ -27,7 +27,8 @@ from taipan.conda.archive import PackageMetadata, read_package
 from taipan.conda.names import DEFAULT_LABEL, Filename, check_label, parse_filename
 from taipan.conda.records import Hashes, build_record, check_index, dump_record
 from taipan.db.engine import Database
-from taipan.db.models import Channel, PackageFile, Subdir, now_ms
+from taipan.db.models import Channel, FileLabel, PackageFile, Subdir, now_ms
+from taipan.db.upsert import insert_many_or_ignore
 from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TaipanError, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.metrics import Metrics
@@ -249,10 +250,17 @@ def record_files(
                 for checked, key in items
             ]
             session.flush()
+            # A new file has no labels yet: its labels go in with one statement for the batch.
+            fresh = [
+                {"file_id": rows[stored.filename].id, "label": label}
+                for stored in results
+                if not stored.replaced
+                for label in dict.fromkeys(labels or [DEFAULT_LABEL])
+            ]
+            insert_many_or_ignore(session, FileLabel, fresh, ["file_id", "label"])
             for stored in results:
-                row = rows[stored.filename]
-                if labels is not None or not stored.replaced:
-                    assign_labels(session, row.id, labels or [DEFAULT_LABEL], replace=True)
+                if stored.replaced and labels is not None:
+                    assign_labels(session, rows[stored.filename].id, labels, replace=True)
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
             objects.crash_point("before-commit")
     except BaseException:
