@@ -338,13 +338,10 @@ class Server:
 
 @contextmanager
 def running_server(src: Path, data_dir: Path, workers: int = 1) -> Iterator[Server]:
-    """``taipan serve`` (workers=1) or bench/serve_workers.py (uvicorn workers) on a free loopback port."""
+    """``taipan serve --workers N`` on a free loopback port."""
     port = free_port()
     env = taipan_env(src, data_dir, port)
-    if workers == 1:
-        cmd = [PYTHON, "-m", "taipan", "serve"]
-    else:
-        cmd = [PYTHON, str(Path(__file__).resolve().parent / "serve_workers.py"), "--workers", str(workers)]
+    cmd = [PYTHON, "-m", "taipan", "serve", *(["--workers", str(workers)] if workers > 1 else [])]
     log_path = data_dir / "server.log"
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
