@@ -11,8 +11,10 @@ point serves bytes their record does not describe.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -91,8 +93,12 @@ def check_package(
     max_ratio: int,
     expected_sha256: str | None = None,
     expected_subdir: str | None = None,
+    data: bytes | None = None,
 ) -> Checked:
-    """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge."""
+    """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge.
+
+    ``data``: the staged bytes, when the caller holds them (a small imported file): read
+    from memory instead of from storage again."""
     parsed = parse_filename(filename)
     if staged.hashes.size > max_size:
         raise TooLarge(f"{filename} is {staged.hashes.size} bytes; the limit is {max_size}")
@@ -101,7 +107,7 @@ def check_package(
             f"SHA-256 mismatch for {filename}: the client sent {expected_sha256.strip().lower()}, "
             f"the bytes received hash to {staged.hashes.sha256}"
         )
-    with storage.open(staged.key) as f:
+    with io.BytesIO(data) if data is not None else storage.open(staged.key) as f:
         metadata = read_package(f, filename, staged.hashes.size, max_ratio)
     check_index(metadata.index, parsed)
     subdir = metadata.index["subdir"]
@@ -228,12 +234,16 @@ def record_files(
     if len(subdirs) != 1:
         raise ValueError("record_files takes files of one subdir")
     subdir = subdirs.pop()
+    if len({str(checked.filename) for checked, _ in items}) != len(items):
+        raise ValueError("record_files takes each file once")
     moves = _Moves(storage)
     try:
         with db.write() as session:
             subdir_id = ensure_subdir(session, channel_id(session, channel), subdir)
             lock_subdir(session, subdir_id)
             rows = _rows(session, subdir_id, [str(checked.filename) for checked, _ in items])
+            plans = [_plan(channel, rows, checked, key, force) for checked, key in items]
+            placed = moves.place_all([(plan.staged_key, plan.key) for plan in plans if not plan.in_place])
             results = [
                 _record_one(
                     session,
@@ -241,13 +251,12 @@ def record_files(
                     channel,
                     subdir_id,
                     rows,
-                    checked,
-                    key,
-                    force,
+                    plan,
+                    placed.get(plan.key),
                     uploader,
-                    (attestations or {}).get(str(checked.filename)),
+                    (attestations or {}).get(plan.filename),
                 )
-                for checked, key in items
+                for plan in plans
             ]
             session.flush()
             # A new file has no labels yet: its labels go in with one statement for the batch.
@@ -284,9 +293,14 @@ class _Moves:
         self._placed: list[str] = []
         self._retired: list[str] = []
 
-    def place(self, staged_key: str, key: str) -> ObjectInfo:
-        self._placed.append(key)
-        return self.storage.move(staged_key, key)
+    def place_all(self, pairs: Sequence[tuple[str, str]]) -> dict[str, ObjectInfo]:
+        """Move each (staged key, key): as many at once as the storage is worth asking at once."""
+        self._placed.extend(key for _, key in pairs)
+        if self.storage.parallel_requests <= 1 or len(pairs) <= 1:
+            return {key: self.storage.move(staged, key) for staged, key in pairs}
+        with ThreadPoolExecutor(min(self.storage.parallel_requests, len(pairs))) as pool:
+            infos = list(pool.map(lambda pair: self.storage.move(*pair), pairs))
+        return {key: info for (_, key), info in zip(pairs, infos, strict=True)}
 
     def attest(self, staged_key: str | None, key: str) -> bool:
         """Put a staged attestation next to the object at ``key``; True if there is one."""
@@ -312,32 +326,54 @@ class _Moves:
             self.storage.delete(key)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Where one checked file goes, decided before anything moves."""
+
+    checked: Checked
+    staged_key: str
+    key: str
+    current: str | None
+    """The object the file's record points at now (None: a new file)."""
+    in_place: bool
+    """The staged key is already a final key of the file (an index rebuild): nothing moves."""
+
+    @property
+    def filename(self) -> str:
+        return str(self.checked.filename)
+
+
+def _plan(channel: str, rows: dict[str, PackageFile], checked: Checked, staged_key: str, force: bool) -> _Plan:
+    filename = str(checked.filename)
+    existing = rows.get(filename)
+    if existing is not None and not force:
+        raise _exists(channel, checked)
+    current = objects.object_key(channel, checked.subdir, filename, existing.object_key) if existing else None
+    if objects.parse_key(staged_key) == (channel, checked.subdir, filename):
+        return _Plan(checked, staged_key, staged_key, current, True)
+    return _Plan(checked, staged_key, objects.next_key(channel, checked.subdir, filename, current), current, False)
+
+
 def _record_one(
     session: Session,
     moves: _Moves,
     channel: str,
     subdir_id: int,
     rows: dict[str, PackageFile],
-    checked: Checked,
-    staged_key: str,
-    force: bool,
+    plan: _Plan,
+    placed: ObjectInfo | None,
     uploader: str | None,
     attestation: str | None = None,
 ) -> Stored:
-    filename = str(checked.filename)
+    checked, filename, key, current, in_place = plan.checked, plan.filename, plan.key, plan.current, plan.in_place
     existing = rows.get(filename)
-    if existing is not None and not force:
-        raise _exists(channel, checked)
-    current = objects.object_key(channel, checked.subdir, filename, existing.object_key) if existing else None
-    in_place = objects.parse_key(staged_key) == (channel, checked.subdir, filename)
     if in_place:
-        key = staged_key
         info = moves.storage.stat(key)
         if info is None:
             raise FileNotFoundError(key)
     else:
-        key = objects.next_key(channel, checked.subdir, filename, current)
-        info = moves.place(staged_key, key)
+        assert placed is not None
+        info = placed
         if current is not None:
             moves.retire(current)
         detail = f"sha256={checked.hashes.sha256} size={checked.hashes.size} replaced={existing is not None}"

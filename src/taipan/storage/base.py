@@ -32,6 +32,10 @@ class Writer(Protocol):
 
 
 class Storage(Protocol):
+    parallel_requests: int
+    """How many requests (moves, say) are worth having in flight at once: 1 where each is a
+    cheap local call, more where each is a round trip (an object store)."""
+
     def writer(self, key: str) -> Writer:
         """Start writing ``key``; an existing object is replaced when the writer closes."""
         ...

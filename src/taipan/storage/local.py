@@ -39,6 +39,8 @@ class LocalWriter:
 
 
 class LocalStorage:
+    parallel_requests = 1
+
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / TMP_DIR).mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ class MemoryWriter:
 
 
 class MemoryStorage:
+    parallel_requests = 1
+
     def __init__(self) -> None:
         self._objects: dict[str, tuple[bytes, int]] = {}
         self._lock = threading.Lock()

@@ -237,6 +237,9 @@ class S3Reader(io.RawIOBase):
 
 
 class S3Storage:
+    parallel_requests = 16
+    """Round trips: a batch's moves go 16 at a time (each is a copy and a delete)."""
+
     def __init__(
         self,
         client: S3Client,

@@ -13,6 +13,7 @@ from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.packages import ingest
 from taipan.packages.ingest import Staged, check_package, record_files
+from taipan.storage.base import ObjectInfo
 from taipan.storage.memory import MemoryStorage
 from tests.support import packages
 from tests.support.packages import Spec
@@ -73,3 +74,47 @@ def test_failed_new_file_is_removed(db: Database, tmp_path: Path, monkeypatch) -
     with pytest.raises(RuntimeError):
         record_files(db, storage, "chan", [(checked, ".staging/x")], False, "tester")
     assert storage.stat("chan/noarch/fresh-1.0-0.conda") is None
+
+
+class _RoundTrips(MemoryStorage):
+    """An object store's way: moves worth sending many at once, and one that fails midway."""
+
+    parallel_requests = 8
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+
+    def move(self, src: str, dst: str) -> ObjectInfo:
+        if self.fail_on is not None and dst.endswith(self.fail_on):
+            raise OSError("the object store went away")
+        return super().move(src, dst)
+
+
+@pytest.mark.parametrize("fail_on", [None, "p7-1.0-0.conda"])
+def test_a_batch_moves_concurrently_and_a_failed_move_undoes_them_all(
+    db: Database, tmp_path: Path, fail_on: str | None
+) -> None:
+    storage = _RoundTrips(fail_on)
+    items = []
+    for i in range(12):
+        path = packages.build(Spec(f"p{i}"), tmp_path)
+        staged = _stage(storage, path, f".staging/{i}")
+        items.append((check_package(storage, staged, path.name, max_size=10**9, max_ratio=100), staged.key))
+    if fail_on is None:
+        stored = record_files(db, storage, "chan", items, False, "tester")
+        assert sorted(s.filename for s in stored) == sorted(str(c.filename) for c, _ in items)
+        assert {info.key for info in storage.list("chan/")} == {f"chan/noarch/{c.filename}" for c, _ in items}
+        return
+    with pytest.raises(OSError, match="went away"):
+        record_files(db, storage, "chan", items, False, "tester")
+    assert list(storage.list("chan/")) == []  # the moves that went through were undone
+
+
+def test_a_batch_naming_a_file_twice_is_refused(db: Database, tmp_path: Path) -> None:
+    storage = MemoryStorage()
+    path = packages.build(Spec("twice"), tmp_path)
+    checked = check_package(storage, _stage(storage, path, ".staging/a"), path.name, max_size=10**9, max_ratio=100)
+    _stage(storage, path, ".staging/b")
+    with pytest.raises(ValueError, match="once"):
+        record_files(db, storage, "chan", [(checked, ".staging/a"), (checked, ".staging/b")], False, "tester")

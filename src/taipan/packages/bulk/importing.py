@@ -227,7 +227,7 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
     try:
         if os.stat(job.location).st_size > limits.max_size:  # refuse before copying a huge file
             raise TooLarge(f"{job.filename} is larger than the limit of {limits.max_size} bytes")
-        staged = _stage(job.location, storage)
+        staged, data = _stage(job.location, storage)
     except (TaipanError, OSError) as exc:
         return Result(job, None, message(exc))
     try:
@@ -238,6 +238,7 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
             max_size=limits.max_size,
             max_ratio=limits.max_ratio,
             expected_subdir=job.subdir,
+            data=data,
         )
     except (TaipanError, OSError) as exc:
         storage.delete(staged.key)
@@ -245,17 +246,23 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
     return Result(job, checked, None, staged.key)
 
 
-def _stage(path: str, storage: Storage) -> Staged:
+def _stage(path: str, storage: Storage) -> tuple[Staged, bytes | None]:
+    """Copy a file into staging, hashing it; its bytes too when it fits in one chunk, so that it
+    is checked from the very bytes staged without reading them back (a GET, on S3)."""
     key = staging_key("import-")
     writer = storage.writer(key)
     hasher = StreamHasher()
+    chunks = 0
+    held: bytes | None = None
     try:
         with open(path, "rb") as src:
             while chunk := src.read(CHUNK):
                 hasher.update(chunk)
                 writer.write(chunk)
+                held = chunk if chunks == 0 else None
+                chunks += 1
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    return Staged(key, hasher.result())
+    return Staged(key, hasher.result()), held
