@@ -37,6 +37,7 @@ def server(server_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
         "TAIPAN_AUTH_FAILURE_LIMIT": "1000000",
         "TAIPAN_INDEX_BLOCK_RECORDS": "2",
         "TAIPAN_INDEX_HOLD_PLAIN_BYTES": "4096",
+        "TAIPAN_INDEX_SHARE_BLOCKS": "true",  # one process on SQLite would not publish them
     }
     with server_factory(settings) as srv:
         yield srv

@@ -65,6 +65,7 @@ def build_services(settings: Settings) -> Services:
             metrics,
             block_records=settings.index_block_records,
             hold_plain=settings.index_hold_plain_bytes,
+            share=share_blocks(settings),
         ),
         ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
@@ -76,6 +77,13 @@ def build_services(settings: Settings) -> Services:
         metrics=metrics,
         changes=open_watch(settings.database_url),
     )
+
+
+def share_blocks(settings: Settings) -> bool:
+    """Whether other processes may want this one's blocks of repodata.json.zst (taipan.indexing.shared)."""
+    if settings.index_share_blocks is not None:
+        return settings.index_share_blocks
+    return settings.workers > 1 or not settings.database_url.startswith("sqlite")
 
 
 def download_presigner(settings: Settings, storage: Storage) -> Presigner | None:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         default=512 * 1024**2, ge=0, description="Per-process memory for built index files."
     )
     zstd_level: int = Field(default=9, ge=1, le=22, description="zstd level of repodata.json.zst.")
+    index_share_blocks: bool | None = Field(
+        default=None,
+        description="Publish the blocks of repodata.json.zst in the database for other server processes and "
+        "hosts to load instead of compressing them again. Unset: on when there is more than one worker or "
+        "the database is not SQLite (another host may serve it).",
+    )
     index_hold_plain_bytes: int = Field(
         default=64 * 1024**2,
         ge=0,

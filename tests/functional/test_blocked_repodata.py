@@ -147,7 +147,8 @@ def test_a_large_repodata_json_is_streamed_whole(server: Server, channel: str, m
             assert int(got.headers["content-length"]) == len(plain)
             assert "transfer-encoding" not in got.headers
             head = http.head(url)
-            assert head.status_code == 200 and int(head.headers["content-length"]) == len(plain)
+            assert head.status_code == 200
+            assert int(head.headers["content-length"]) == len(plain)
             assert http.get(url, headers={"If-None-Match": got.headers["etag"]}).status_code == 304
         bz2_body = http.get(f"/{channel}/noarch/repodata.json.bz2").content
         assert bz2.decompress(bz2_body) == plain

@@ -35,6 +35,8 @@ from tests.support.upload import upload_multipart, upload_raw
 
 SUBDIR = "linux-64"
 pytestmark = pytest.mark.slow
+# Processes of one SQLite file each see one worker: they publish their blocks only when told.
+SHARED: dict[str, str | None] = {"TAIPAN_INDEX_SHARE_BLOCKS": "true"}
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Cluster:
 
     def spare(self, env: dict[str, str | None] | None = None) -> contextlib.AbstractContextManager[Server]:
         """One more process on the same database and storage, to be killed."""
-        return running_server(self.data_dir, self.db_url, env)
+        return running_server(self.data_dir, self.db_url, {**SHARED, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Three processes started at once on one empty database: they also race to create the schema."""
     data_dir = tmp_path_factory.mktemp("cluster")
     with database_url(data_dir) as db_url, contextlib.ExitStack() as stack:
-        starting = [running_server(data_dir, db_url) for _ in range(3)]
+        starting = [running_server(data_dir, db_url, SHARED) for _ in range(3)]
         with ThreadPoolExecutor(3) as pool:
             servers = list(pool.map(lambda cm: cm.__enter__(), starting))
         for cm in starting:

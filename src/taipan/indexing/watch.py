@@ -7,10 +7,17 @@ was read from the database at the earlier version is still current. It never say
 "unchanged" wrongly; it may say "changed" when nothing that matters changed (any commit
 to any table counts), which only costs a re-read.
 
-- SQLite: ``PRAGMA data_version`` on a connection of its own that never writes. SQLite
-  documents that its value changes when any *other* connection commits; the pragma starts
-  a read transaction, which in WAL mode is a look at the shared-memory WAL index (no disk
-  read, never blocked by a writer): a few microseconds.
+- SQLite: the header of the WAL index, read from the ``-shm`` file this process maps.
+  Every commit, by any connection of any process, rewrites it before the commit returns
+  (``iChange`` counts commits; ``mxFrame``, the salts and checksums move too:
+  sqlite.org/walformat.html §2.1), and it never returns to an earlier value. SQLite writes
+  the header's second copy, then its first; a reader that finds the two copies unequal
+  caught a commit in the middle and asks SQLite instead: ``PRAGMA data_version`` on a
+  connection of its own that never writes, whose value SQLite documents to change when
+  any *other* connection commits. The map makes a check a 96-byte read (no system call);
+  the pragma cost ~25 µs on a loaded server (a read transaction: two fcntl locks and an
+  fstat), which was a quarter of what a 304 cost. Without WAL (or without the file) the
+  pragma is all there is.
 - PostgreSQL: the current snapshot (``txid_current_snapshot()``: xmin, xmax and the xids
   still running). A transaction becomes visible to new snapshots before its commit
   returns to the client, and a snapshot taken after it differs from every snapshot taken
@@ -22,6 +29,7 @@ to any table counts), which only costs a re-read.
 
 from __future__ import annotations
 
+import mmap
 import sqlite3
 import threading
 from collections.abc import Hashable
@@ -39,6 +47,10 @@ class ChangeWatch(Protocol):
     def close(self) -> None: ...
 
 
+WAL_INDEX_HEADER = 48
+"""Bytes of one copy of the WAL-index header; two copies begin the -shm file."""
+
+
 class SqliteWatch:
     cheap = True
     """Cheap enough to ask on the event loop for every request."""
@@ -47,19 +59,41 @@ class SqliteWatch:
         self._path = path
         self._lock = threading.Lock()
         self._conn = self._connect()
+        self._index = self._map_wal_index()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=5)
         conn.execute("PRAGMA query_only=ON")
         return conn
 
-    def version(self) -> Hashable:
+    def _map_wal_index(self) -> mmap.mmap | None:
+        """The WAL index's two header copies, mapped; None without WAL (the pragma then serves)."""
         with self._lock:
+            mode = self._conn.execute("PRAGMA journal_mode").fetchone()
+            self._conn.execute("PRAGMA data_version")  # a read transaction: the WAL index exists now
+        if mode is None or str(mode[0]).lower() != "wal":
+            return None
+        try:
+            with open(self._path + "-shm", "rb") as f:
+                return mmap.mmap(f.fileno(), 2 * WAL_INDEX_HEADER, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # no such file, or not initialised yet
+            return None
+
+    def version(self) -> Hashable:
+        index = self._index
+        if index is not None:
+            first, second = index[:WAL_INDEX_HEADER], index[WAL_INDEX_HEADER : 2 * WAL_INDEX_HEADER]
+            if first == second:
+                return first
+        with self._lock:  # a commit is rewriting the header right now, or there is no map
             row = self._conn.execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
     def close(self) -> None:
         with self._lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
             self._conn.close()
 
 

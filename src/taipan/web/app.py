@@ -97,9 +97,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
 
-    app.add_middleware(FastIndexMiddleware, router=app.router)  # innermost: index files before the router
     app.add_middleware(ObserveMiddleware, access_log=settings.access_log)  # inside: sees the path without a key
     app.add_middleware(TokenPathMiddleware)
     if settings.trusted_proxies:
-        app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)  # outermost: the real client
+        app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)  # the real client
+    # Outermost: index files, shards and their 304s answered before any other middleware runs.
+    app.add_middleware(FastIndexMiddleware, trusted_proxies=settings.trusted_proxies)
     return app

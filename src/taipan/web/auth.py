@@ -46,23 +46,29 @@ class TokenPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path: str = scope["path"]
-            if path.startswith("/conda/"):
-                path = path[len("/conda") :]
-            state = scope.get("state", {})
-            if path.startswith("/t/"):
-                token, _, rest = path[3:].partition("/")
-                if token:
-                    path = "/" + rest
-                    state = {**state, PATH_TOKEN: token}
-            if path != scope["path"]:
-                # Keep the client's own encoding of the rest of the path in raw_path.
-                cut = len(scope["path"]) - len(path)
-                raw: bytes = scope.get("raw_path") or scope["path"].encode()
-                kept = scope["path"].endswith(path) and raw[:cut].decode("latin-1") == scope["path"][:cut]
-                raw_rest = raw[cut:] if kept else path.encode()
-                scope = {**scope, "path": path, "raw_path": raw_rest, "state": state}
+            scope = strip_token_path(scope)
         await self.app(scope, receive, send)
+
+
+def strip_token_path(scope: Scope) -> Scope:
+    """``scope`` without a ``/conda`` or ``/t/<key>`` prefix (the key kept in its state)."""
+    path: str = scope["path"]
+    if path.startswith("/conda/"):
+        path = path[len("/conda") :]
+    state = scope.get("state", {})
+    if path.startswith("/t/"):
+        token, _, rest = path[3:].partition("/")
+        if token:
+            path = "/" + rest
+            state = {**state, PATH_TOKEN: token}
+    if path == scope["path"]:
+        return scope
+    # Keep the client's own encoding of the rest of the path in raw_path.
+    cut = len(scope["path"]) - len(path)
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    kept = scope["path"].endswith(path) and raw[:cut].decode("latin-1") == scope["path"][:cut]
+    raw_rest = raw[cut:] if kept else path.encode()
+    return {**scope, "path": path, "raw_path": raw_rest, "state": state}
 
 
 def client_address(request: Request) -> str:

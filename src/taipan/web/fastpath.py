@@ -43,8 +43,9 @@ from taipan.errors import RateLimited
 from taipan.indexing.artifacts import INDEX_FILES, Body, Kind, Streamed, SubdirState
 from taipan.indexing.watch import ChangeWatch
 from taipan.services import Services
-from taipan.web.auth import PATH_TOKEN
+from taipan.web.auth import PATH_TOKEN, strip_token_path
 from taipan.web.http_cache import http_date, matches
+from taipan.web.proxies import ForwardedMiddleware
 from taipan.web.routes import files
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class FastIndex:
         self._views: dict[tuple[str, str, str], View] = {}
         self._routes: dict[tuple[str, str, str, bool], Any] = {}
         self._allowed: dict[tuple[Hashable, int], tuple[Hashable, float]] = {}
+        self._counted: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.answers = Counter(
             "taipan_index_fast_answers",
             "Index file and shard requests answered by the fast path, by status",
@@ -203,8 +205,19 @@ class FastIndex:
             reply = await self._index(scope, view, target.kind, headers)
         if reply is not None:
             scope["route"] = route  # the request metrics label it as the router would have
-            self.answers.labels(str(reply.status)).inc()
         return reply
+
+    def count(self, method: str, route: str, status: int) -> None:
+        """One answer in the request metrics and the fast path's own (children kept: labels() is slow)."""
+        key = (method, route, status)
+        children = self._counted.get(key)
+        if children is None:
+            if len(self._counted) >= MAX_SUBDIRS:
+                self._counted.clear()
+            requests = self.svc.metrics.requests.labels(method, route, str(status))
+            children = self._counted[key] = (requests, self.answers.labels(str(status)))
+        children[0].inc()
+        children[1].inc()
 
     # The general path decides about credentials; the fast path only remembers its "yes".
 
@@ -404,43 +417,68 @@ def _address(scope: Scope) -> str:
 
 
 class FastIndexMiddleware:
-    """Sits inside TokenPathMiddleware and ObserveMiddleware, in front of the router."""
+    """The outermost of the application's middlewares (only Starlette's error handler is
+    further out): what it answers goes through no other middleware, no routing and no
+    dependency injection.
 
-    def __init__(self, app: ASGIApp, router: Router) -> None:
+    It reads the path as the middlewares inside it would give it to the router (a trusted
+    proxy's forwarded client, then without a ``/conda`` or ``/t/<key>`` prefix), and counts
+    what it answers in the request metrics (not in the latency histogram: its answers take
+    microseconds). Anything it does not answer goes on with the scope as it came, so every
+    other request meets the middlewares exactly as before.
+    """
+
+    def __init__(self, app: ASGIApp, trusted_proxies: str = "") -> None:
         self.app = app
-        self.router = router
+        self._forwarded = ForwardedMiddleware(app, trusted_proxies) if trusted_proxies else None
         self._fast: FastIndex | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in SAFE and not scope.get("query_string"):
-            target = parse(scope["path"]) if not scope.get("root_path") else None
-            if target is not None:
-                fast = self._for(scope)
-                if fast is not None:
-                    try:
-                        answer = await fast.answer(scope, target)
-                    except Exception:  # the general path answers; it logs what it meets
-                        log.exception("fast path failed for %s; answering on the general path", scope["path"])
-                        answer = None
-                    if isinstance(answer, Reply):
-                        await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-                        if isinstance(answer.body, Streamed):  # decompressed in a thread, a chunk at a time
-                            async for chunk in iterate_in_threadpool(answer.body.chunks()):
-                                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                            await send({"type": "http.response.body", "body": b""})
-                        else:
-                            await send({"type": "http.response.body", "body": answer.body})
-                        return
-                    if isinstance(answer, Learn):
-                        await fast.learn(self.app, scope, receive, send, answer)
-                        return
-        await self.app(scope, receive, send)
+        if not await self._handle(scope, receive, send):
+            await self.app(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer ``scope`` (or let the application answer and learn from it); False: not for here."""
+        if scope["type"] != "http" or scope["method"] not in SAFE or scope.get("query_string"):
+            return False
+        if scope.get("root_path"):
+            return False
+        seen = self._forwarded.resolve(scope) if self._forwarded is not None else scope
+        seen = strip_token_path(seen)
+        target = parse(seen["path"])
+        if target is None:
+            return False
+        fast = self._for(scope)
+        if fast is None:
+            return False
+        try:
+            answer = await fast.answer(seen, target)
+        except Exception:  # the general path answers; it logs what it meets
+            log.exception("fast path failed for %s; answering on the general path", seen["path"])
+            return False
+        if isinstance(answer, Reply):
+            await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+            if isinstance(answer.body, Streamed):  # decompressed in a thread, a chunk at a time
+                async for chunk in iterate_in_threadpool(answer.body.chunks()):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await send({"type": "http.response.body", "body": answer.body})
+            fast.count(seen["method"], getattr(seen.get("route"), "path", None) or "(unmatched)", answer.status)
+            return True
+        if isinstance(answer, Learn):
+            await fast.learn(self.app, scope, receive, send, answer)
+            return True
+        return False
 
     def _for(self, scope: Scope) -> FastIndex | None:
-        svc: Services = scope["app"].state.services
+        app = scope["app"]
+        svc: Services | None = getattr(app.state, "services", None)
+        if svc is None:
+            return None
         fast = self._fast
         if fast is None or fast.svc is not svc:
             if svc.changes is None:
                 return None
-            fast = self._fast = FastIndex(svc, svc.changes, self.router)
+            fast = self._fast = FastIndex(svc, svc.changes, app.router)
         return fast

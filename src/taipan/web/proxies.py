@@ -48,10 +48,16 @@ class ForwardedMiddleware:
         return any(address in network for network in self.networks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        if scope["type"] == "http" and client and self._trusted(client[0]):
-            scope = self._forwarded(scope, client)
+        if scope["type"] == "http":
+            scope = self.resolve(scope)
         await self.app(scope, receive, send)
+
+    def resolve(self, scope: Scope) -> Scope:
+        """``scope`` with the client, scheme and host a trusted proxy says it forwarded for."""
+        client = scope.get("client")
+        if client and self._trusted(client[0]):
+            return self._forwarded(scope, client)
+        return scope
 
     def _forwarded(self, scope: Scope, client: tuple[str, int]) -> Scope:
         chain: list[str] = []
