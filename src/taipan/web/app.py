@@ -42,7 +42,9 @@ from taipan.web.routes import (
 from taipan.web.ui import site
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings, services: Services | None = None) -> FastIndexMiddleware:
+    """The ASGI application: the FastAPI app (``.app``) behind the index fast path."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = services or build_services(settings)
@@ -101,6 +103,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(TokenPathMiddleware)
     if settings.trusted_proxies:
         app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)  # the real client
-    # Outermost: index files, shards and their 304s answered before any other middleware runs.
-    app.add_middleware(FastIndexMiddleware, trusted_proxies=settings.trusted_proxies)
-    return app
+    # In front of it all: index files, shards and their 304s answered before FastAPI's stack.
+    return FastIndexMiddleware(app, trusted_proxies=settings.trusted_proxies)

@@ -8,11 +8,10 @@ the environment before the workers start). Importing this module does nothing.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from taipan.settings import load_settings
 from taipan.web.app import create_app
+from taipan.web.fastpath import FastIndexMiddleware
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> FastIndexMiddleware:
     return create_app(load_settings())

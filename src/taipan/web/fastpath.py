@@ -33,6 +33,7 @@ from typing import Any
 
 import anyio.to_thread
 from prometheus_client import Counter
+from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Router
@@ -417,9 +418,8 @@ def _address(scope: Scope) -> str:
 
 
 class FastIndexMiddleware:
-    """The outermost of the application's middlewares (only Starlette's error handler is
-    further out): what it answers goes through no other middleware, no routing and no
-    dependency injection.
+    """In front of the whole FastAPI application (taipan.web.app.create_app wraps it): what
+    it answers goes through no middleware, no routing and no dependency injection.
 
     It reads the path as the middlewares inside it would give it to the router (a trusted
     proxy's forwarded client, then without a ``/conda`` or ``/t/<key>`` prefix), and counts
@@ -428,7 +428,7 @@ class FastIndexMiddleware:
     other request meets the middlewares exactly as before.
     """
 
-    def __init__(self, app: ASGIApp, trusted_proxies: str = "") -> None:
+    def __init__(self, app: Starlette, trusted_proxies: str = "") -> None:
         self.app = app
         self._forwarded = ForwardedMiddleware(app, trusted_proxies) if trusted_proxies else None
         self._fast: FastIndex | None = None
@@ -472,7 +472,7 @@ class FastIndexMiddleware:
         return False
 
     def _for(self, scope: Scope) -> FastIndex | None:
-        app = scope["app"]
+        app = self.app  # its state holds the services (from startup on), its router the routes
         svc: Services | None = getattr(app.state, "services", None)
         if svc is None:
             return None
