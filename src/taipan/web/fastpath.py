@@ -57,6 +57,9 @@ bounds what no commit announces: a key's or a session's expiry time passing."""
 MAX_CREDENTIALS = 10_000
 MAX_SUBDIRS = 10_000
 SHARD_SUFFIX = ".msgpack.zst"
+SEND_CHUNK = 1 << 20
+"""Larger bodies go out in pieces of this size, so that a slow reader's socket buffer holds a
+piece, not a copy of a 30 MB repodata.json.zst."""
 SAFE = frozenset({"GET", "HEAD"})
 
 
@@ -462,6 +465,13 @@ class FastIndexMiddleware:
                 async for chunk in iterate_in_threadpool(answer.body.chunks()):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
+            elif len(answer.body) > SEND_CHUNK:  # a piece at a time: the socket's buffer never holds a copy
+                body = answer.body
+                for start in range(0, len(body), SEND_CHUNK):
+                    more = start + SEND_CHUNK < len(body)
+                    await send(
+                        {"type": "http.response.body", "body": body[start : start + SEND_CHUNK], "more_body": more}
+                    )
             else:
                 await send({"type": "http.response.body", "body": answer.body})
             fast.count(seen["method"], getattr(seen.get("route"), "path", None) or "(unmatched)", answer.status)
