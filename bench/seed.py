@@ -110,11 +110,9 @@ def _tar(members: Sequence[tuple[str, bytes]]) -> bytes:
     return buf.getvalue()
 
 
-def package_bytes(spec: PackageSpec, timestamp: int = MTIME * 1000) -> bytes:
-    """A valid ``.conda`` archive for ``spec``."""
-    payload = f"{spec.name} {spec.version}\n".encode()
-    payload_path = f"share/{spec.name}/{spec.name}.txt"
-    index = {
+def index_json(spec: PackageSpec, timestamp: int = MTIME * 1000) -> dict[str, Any]:
+    """The package's ``info/index.json``."""
+    return {
         "name": spec.name,
         "version": spec.version,
         "build": spec.build,
@@ -124,6 +122,13 @@ def package_bytes(spec: PackageSpec, timestamp: int = MTIME * 1000) -> bytes:
         "license": LICENSES[len(spec.name + spec.version) % len(LICENSES)],
         "timestamp": timestamp,
     }
+
+
+def package_bytes(spec: PackageSpec, timestamp: int = MTIME * 1000) -> bytes:
+    """A valid ``.conda`` archive for ``spec``."""
+    payload = f"{spec.name} {spec.version}\n".encode()
+    payload_path = f"share/{spec.name}/{spec.name}.txt"
+    index = index_json(spec, timestamp)
     paths = {
         "paths": [
             {

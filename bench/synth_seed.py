@@ -19,7 +19,7 @@ import time
 
 from sqlalchemy import insert, select
 
-from seed import LICENSES, MTIME, SUBDIR, spec_for
+from seed import MTIME, SUBDIR, index_json, spec_for
 from taipan.conda.records import Hashes, build_record, dump_record
 from taipan.db.models import Channel, FileLabel, PackageFile
 from taipan.indexing.state import ensure_subdir, lock_subdir, refresh_shards
@@ -31,16 +31,7 @@ NAMES_PER_BATCH = 500
 
 def row(i: int, n: int, subdir_id: int) -> dict[str, object]:
     spec = spec_for(i, n)
-    index = {
-        "name": spec.name,
-        "version": spec.version,
-        "build": spec.build,
-        "build_number": spec.build_number,
-        "subdir": spec.subdir,
-        "depends": list(spec.depends),
-        "license": LICENSES[len(spec.name + spec.version) % len(LICENSES)],
-        "timestamp": MTIME * 1000,
-    }
+    index = index_json(spec)
     digest = hashlib.sha256(spec.filename.encode()).hexdigest()
     hashes = Hashes(sha256=digest, md5=digest[:32], size=1100 + i % 97)
     record = dump_record(build_record(index, hashes, MTIME * 1000))
