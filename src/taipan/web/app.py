@@ -104,4 +104,4 @@ def create_app(settings: Settings, services: Services | None = None) -> FastInde
     if settings.trusted_proxies:
         app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)  # the real client
     # In front of it all: index files, shards and their 304s answered before FastAPI's stack.
-    return FastIndexMiddleware(app, trusted_proxies=settings.trusted_proxies)
+    return FastIndexMiddleware(app, trusted_proxies=settings.trusted_proxies, access_log=settings.access_log)

@@ -46,6 +46,7 @@ from taipan.indexing.watch import ChangeWatch
 from taipan.services import Services
 from taipan.web.auth import PATH_TOKEN, strip_token_path
 from taipan.web.http_cache import http_date, matches
+from taipan.web.observe import UNMATCHED, log_access
 from taipan.web.proxies import ForwardedMiddleware
 from taipan.web.routes import files
 
@@ -425,14 +426,16 @@ class FastIndexMiddleware:
     it answers goes through no middleware, no routing and no dependency injection.
 
     It reads the path as the middlewares inside it would give it to the router (a trusted
-    proxy's forwarded client, then without a ``/conda`` or ``/t/<key>`` prefix), and counts
+    proxy's forwarded client, then without a ``/conda`` or ``/t/<key>`` prefix), counts
     what it answers in the request metrics (not in the latency histogram: its answers take
-    microseconds). Anything it does not answer goes on with the scope as it came, so every
-    other request meets the middlewares exactly as before.
+    microseconds) and writes their access log lines when that log is on. Anything it does
+    not answer goes on with the scope as it came, so every other request meets the
+    middlewares exactly as before.
     """
 
-    def __init__(self, app: Starlette, trusted_proxies: str = "") -> None:
+    def __init__(self, app: Starlette, trusted_proxies: str = "", access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
         self._forwarded = ForwardedMiddleware(app, trusted_proxies) if trusted_proxies else None
         self._fast: FastIndex | None = None
 
@@ -454,6 +457,7 @@ class FastIndexMiddleware:
         fast = self._for(scope)
         if fast is None:
             return False
+        started = time.perf_counter()
         try:
             answer = await fast.answer(seen, target)
         except Exception:  # the general path answers; it logs what it meets
@@ -474,7 +478,10 @@ class FastIndexMiddleware:
                     )
             else:
                 await send({"type": "http.response.body", "body": answer.body})
-            fast.count(seen["method"], getattr(seen.get("route"), "path", None) or "(unmatched)", answer.status)
+            route = getattr(seen.get("route"), "path", None) or UNMATCHED
+            fast.count(seen["method"], route, answer.status)
+            if self.access_log:
+                log_access(seen, route, answer.status, time.perf_counter() - started)
             return True
         if isinstance(answer, Learn):
             await fast.learn(self.app, scope, receive, send, answer)

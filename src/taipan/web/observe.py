@@ -58,19 +58,25 @@ class ObserveMiddleware:
             metrics.requests.labels(method, route, str(status)).inc()
             metrics.latency.labels(method, route).observe(elapsed)
             if self.access_log:
-                path = loggable_path(scope["path"])
-                log.info(
-                    "%s %s %d %.1fms",
-                    method,
-                    path,
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "client": (scope.get("client") or ("", 0))[0],
-                    },
-                )
+                log_access(scope, route, status, elapsed)
+
+
+def log_access(scope: Scope, route: str, status: int, elapsed: float) -> None:
+    """One access log line (the path with key-shaped segments masked, no query string)."""
+    method = scope["method"]
+    path = loggable_path(scope["path"])
+    log.info(
+        "%s %s %d %.1fms",
+        method,
+        path,
+        status,
+        elapsed * 1000,
+        extra={
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client": (scope.get("client") or ("", 0))[0],
+        },
+    )
