@@ -30,6 +30,9 @@ DEFAULT_OIDC_ISSUERS = {
     "google": "https://accounts.google.com",
 }
 
+HOLD_PLAIN = 64 * 1024**2
+"""The largest repodata.json a process holds decompressed, by default (``index_hold_plain_bytes``)."""
+
 
 class Settings(BaseSettings):
     """Everything Taipan can be told. Build it directly in tests."""
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
         "the database is not SQLite (another host may serve it).",
     )
     index_hold_plain_bytes: int = Field(
-        default=64 * 1024**2,
+        default=HOLD_PLAIN,
         ge=0,
         description="Largest repodata.json a process keeps decompressed in memory, bytes; a larger one is "
         "decompressed from the kept repodata.json.zst as it is sent (memory stays near the .zst's size).",
@@ -121,6 +124,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a client has to send a request's line and headers, from their first byte (or from "
         "connecting); slower: 408 and the connection is closed.",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds an idle kept-alive connection stays open after an answer before the server closes it.",
     )
     trusted_proxies: str = Field(
         default="",

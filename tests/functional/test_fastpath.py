@@ -4,7 +4,9 @@ credentials checked by the general path and remembered only until anything is co
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -19,11 +21,13 @@ INDEX_FILES = ["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repod
 PER_RESPONSE = {"date", "server"}
 
 
-def fast_answers(server: Server) -> float:
-    """How many requests the fast path has answered (its own counter on /metrics)."""
+def fast_answers(server: Server, via: str = "") -> float:
+    """How many requests the fast path has answered (its own counter on /metrics); ``via``:
+    only those the HTTP server wrote itself (``server``) or the ASGI middleware sent (``asgi``)."""
     with httpx.Client(base_url=server.url) as http:
         text = http.get("/metrics").text
-    return sum(float(v) for v in re.findall(r"^taipan_index_fast_answers_total\{[^}]*\} (\S+)$", text, re.M))
+    labels = rf'[^}}]*via="{via}"[^}}]*' if via else r"[^}]*"
+    return sum(float(v) for v in re.findall(rf"^taipan_index_fast_answers_total\{{{labels}\}} (\S+)$", text, re.M))
 
 
 def same_answer(fast: httpx.Response, general: httpx.Response) -> None:
@@ -76,6 +80,50 @@ def test_fast_shard_answers_are_the_general_paths_answers(server: Server, channe
         assert fast_answers(server) - before == 3
         missing = f"/{channel}/linux-64/shards/{'0' * 64}.msgpack.zst"
         same_answer(http.get(missing), http.get(missing + "?general"))
+
+
+def read_answer(stream: BinaryIO, *, head: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 answer off a connection: status, headers, body (by its Content-Length; none to a HEAD)."""
+    status = int(stream.readline().split()[1])
+    headers = {}
+    while line := stream.readline().strip():
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.lower()] = value.strip()
+    return status, headers, b"" if head else stream.read(int(headers.get("content-length", 0)))
+
+
+def test_the_server_writes_fast_answers_whole_and_in_order(server: Server, channel: str, published: Path) -> None:
+    url = f"/{channel}/linux-64/repodata_shards.msgpack.zst"
+    with httpx.Client(base_url=server.url) as http:
+        reference = http.get(url + "?general")
+        http.get(url)  # the view's state and bytes are in this worker now (and maybe not in another)
+    host, port = server.url.removeprefix("http://").split(":")
+    etag = reference.headers["etag"]
+    pipelined = (
+        f"GET {url} HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n"
+        f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n"
+        f"HEAD {url} HTTP/1.1\r\nHost: x\r\n\r\n"
+        f"GET {url}?general HTTP/1.1\r\nHost: x\r\n\r\n"
+    ).encode()
+    before = fast_answers(server, "server")
+    for _ in range(3):  # (a worker that has not seen the view yet answers through the application first)
+        with socket.create_connection((host, int(port))) as conn, conn.makefile("rb") as stream:
+            conn.sendall(pipelined)
+            answers = [read_answer(stream, head=n == 2) for n in range(4)]
+        assert [a[0] for a in answers] == [304, 200, 200, 200]
+        assert answers[0][1]["etag"] == etag
+        assert answers[0][2] == b""
+        assert answers[1][2] == answers[3][2] == reference.content
+        assert answers[2][2] == b""
+        assert answers[2][1]["content-length"] == str(len(reference.content))
+    assert fast_answers(server, "server") - before >= 3  # the server wrote some itself
+    # HTTP/1.0 and "Connection: close" are the application's to answer (it closes the connection).
+    for request in (f"GET {url} HTTP/1.0\r\n\r\n", f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
+        with socket.create_connection((host, int(port))) as conn, conn.makefile("rb") as stream:
+            conn.sendall(request.encode())
+            status, _headers, body = read_answer(stream)
+            assert (status, body) == (200, reference.content)
+            assert stream.read() == b""  # closed after the answer
 
 
 def test_every_change_is_seen_by_the_very_next_fetch(server: Server, channel: str, pkgdir: Path) -> None:

@@ -10,6 +10,7 @@ import re
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -123,7 +124,7 @@ def test_pipelined_requests_and_a_body_in_the_heads_chunk_are_not_counted_as_hea
     assert statuses(response) == [201] + [200] * 21
 
 
-STRICT = {"TAIPAN_REQUEST_HEAD_TIMEOUT": "1", "TAIPAN_MAX_REQUEST_HEAD": "4096"}
+STRICT = {"TAIPAN_REQUEST_HEAD_TIMEOUT": "1", "TAIPAN_MAX_REQUEST_HEAD": "4096", "TAIPAN_KEEP_ALIVE_TIMEOUT": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,20 @@ def test_a_header_trickle_is_cut_off_and_holds_no_worker(strict_server: Server) 
                 break
     assert status_of(response) == 408, response[:300]
     assert b"not complete within 1 seconds" in response
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(strict_server: Server) -> None:
+    get = b"GET /health/live HTTP/1.1\r\nHost: taipan\r\n\r\n"
+    with connect(strict_server) as sock, sock.makefile("rb") as stream:
+        for _ in range(3):  # each within the timeout of the last answer, though not of the first
+            sock.sendall(get)
+            assert stream.readline().startswith(b"HTTP/1.1 200")
+            head = list(iter(stream.readline, b"\r\n"))
+            stream.read(next(int(line.split(b":")[1]) for line in head if line.lower().startswith(b"content-length:")))
+            time.sleep(0.6)
+        started = time.monotonic()
+        assert stream.read() == b""
+        assert time.monotonic() - started < 1.0  # closed 1 s after the last answer
 
 
 def test_a_connection_that_says_nothing_is_closed(strict_server: Server) -> None:

@@ -52,6 +52,7 @@ from taipan.indexing import blocks, shared
 from taipan.indexing.cache import BuildCache
 from taipan.indexing.state import changes_between
 from taipan.metrics import Metrics
+from taipan.settings import HOLD_PLAIN
 
 Kind = Literal["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
 INDEX_FILES: tuple[Kind, ...] = (
@@ -107,8 +108,6 @@ class Streamed:
 
 Body = bytes | Streamed
 """What an index file's answer sends."""
-
-HOLD_PLAIN = 64 * 1024**2
 
 
 def _artifact_size(artifact: tuple[SubdirState, bytes]) -> int:
@@ -189,19 +188,24 @@ class IndexFiles:
     def body(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, Body]:
         """What an answer with ``kind`` sends: :meth:`build`'s bytes, or a large repodata.json streamed."""
         if kind == "repodata.json":
-            built, zst = self.build(state, "repodata.json.zst")
-            size = content_size(zst)
-            if size > self._hold_plain:
-                return built, Streamed(zst, size)
+            streamed = self._streamed(self.build(state, "repodata.json.zst"))
+            if streamed is not None:
+                return streamed
         return self.build(state, kind)
 
     def cached_body(self, state: SubdirState, kind: Kind) -> tuple[SubdirState, Body] | None:
         """What :meth:`body` would return, if nothing needs building; never builds (for the event loop)."""
         if kind == "repodata.json":
             zst = self.cached(state, "repodata.json.zst")
-            if zst is not None and content_size(zst[1]) > self._hold_plain:
-                return zst[0], Streamed(zst[1], content_size(zst[1]))
+            streamed = None if zst is None else self._streamed(zst)
+            if streamed is not None:
+                return streamed
         return self.cached(state, kind)
+
+    def _streamed(self, zst: tuple[SubdirState, bytes]) -> tuple[SubdirState, Streamed] | None:
+        """repodata.json sent decompressed from the .zst as it goes, if it is too large to hold."""
+        size = content_size(zst[1])
+        return (zst[0], Streamed(zst[1], size)) if size > self._hold_plain else None
 
     def cached_shard(self, state: SubdirState, digest: bytes) -> bytes | None:
         """A shard if it is in memory already; never reads the database."""

@@ -12,6 +12,14 @@ keeps the fast parser and adds what it lacks:
 each time the connection is then closed, after a short linger that lets the client read
 the answer while it is still sending (closing with its bytes unread would reset the
 connection and lose the answer).
+
+It also lets the application answer a request at once, before uvicorn would build an
+ASGI cycle and start a task for it: an application (or one it wraps, as ``.app``) with an
+``answer_now(scope)`` method (taipan.web.fastpath) is asked first for each GET or HEAD
+on a kept-alive HTTP/1.1 connection with nothing else in flight; the answer it returns
+(status, header lines, a small body) is written in one piece. That is most of what a
+channel server is asked (index files revalidated, shards), and half its cost was the
+ASGI machinery and a second write for the body.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ import sys
 from asyncio import TimerHandle
 from contextlib import suppress
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
+import httptools
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
@@ -38,6 +47,52 @@ WORKER_HEALTHCHECK = 30
 """Seconds a worker may leave the supervisor's ping unanswered before it is killed as hung
 (uvicorn's 5 s killed workers still importing the app on a busy host, over and over)."""
 logger = logging.getLogger("uvicorn.error")
+
+
+class AnswersNow(Protocol):
+    def answer_now(self, scope: dict[str, Any]) -> tuple[int, bytes, bytes] | None:
+        """The status, header lines ("name: value\\r\\n" each) and body; None: run the application."""
+
+
+class _Answered:
+    """The cycle of a request answered at once: complete, so uvicorn's callbacks leave it be."""
+
+    response_complete = True
+    disconnected = False
+    keep_alive = True
+
+    class message_event:  # noqa: N801  # uvicorn sets it when the connection goes
+        @staticmethod
+        def set() -> None:
+            pass
+
+
+ANSWERED = _Answered()
+
+
+def _answerer(app: Any) -> Any:
+    """The ``answer_now`` of ``app`` or of an application it wraps, or None."""
+    for _ in range(4):
+        found = getattr(app, "answer_now", None)
+        if callable(found):
+            return found
+        app = getattr(app, "app", None)
+        if app is None:
+            break
+    return None
+
+
+class _DefaultHeaders:
+    """uvicorn's default headers (date, server) as header lines, made again when uvicorn renews them."""
+
+    source: object = None
+    wire = b""
+
+    @classmethod
+    def of(cls, headers: list[tuple[bytes, bytes]]) -> bytes:
+        if headers is not cls.source:
+            cls.source, cls.wire = headers, b"".join(b"%s: %s\r\n" % pair for pair in headers)
+        return cls.wire
 
 
 def head_limits(settings: Settings) -> HeadLimits:
@@ -77,6 +132,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.meter = HeadMeter(limits)
         self.head_timer: TimerHandle | None = None
         self.refused = False
+        self.answer_now = _answerer(config.loaded_app)
+        self.idle_since: float | None = None  # when the last answer ended; None while a request is on
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows BaseTransport the same way
         super().connection_made(transport)
@@ -84,7 +141,41 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
         super().connection_lost(exc)
+
+    # Keep-alive: one timer per connection that looks again when it fires, instead of
+    # uvicorn's new timer per answer (cancelled by the next request: a sixth of a 304's cost).
+
+    def _unset_keepalive_if_required(self) -> None:
+        self.idle_since = None  # a request is arriving: not idle (an armed timer will see it)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, but the keep-alive timer is armed only if none is."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self.idle_since = None
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self.idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_ends)
+
+    def _keep_alive_ends(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self.idle_since is None:
+            return  # a request is on; its answer arms the timer again
+        left = self.idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(left, self._keep_alive_ends)
+        else:
+            self.timeout_keep_alive_handler()
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
@@ -101,7 +192,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.meter.finish()
         self._stop_head_timer()
+        if self.answer_now is not None and self._answered_now():
+            return
         super().on_headers_complete()
+
+    def _answered_now(self) -> bool:
+        """Write the application's immediate answer to this request, if it has one."""
+        parser = self.parser
+        if (
+            self.pipeline
+            or self._responding()
+            or self.expect_100_continue
+            or self.flow.write_paused
+            or self.root_path
+            or parser.get_method() not in (b"GET", b"HEAD")
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or parser.should_upgrade()
+        ):
+            return False
+        url = httptools.parse_url(self.url)
+        if url.query or b"%" in url.path or not url.path.isascii():
+            return False  # (the application reads those)
+        path = url.path.decode("ascii")
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
+        scope["path"] = path
+        scope["raw_path"] = url.path
+        scope["query_string"] = b""
+        answer = self.answer_now(scope)
+        if answer is None:
+            return False
+        status, lines, body = answer
+        self.transport.write(
+            b"".join((STATUS_LINE[status], _DefaultHeaders.of(self.server_state.default_headers), lines, b"\r\n", body))
+        )
+        self.cycle = ANSWERED  # type: ignore[assignment]  # the parser's later callbacks see it complete
+        self.on_response_complete()
+        return True
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -172,6 +300,7 @@ def serve(app: Any, settings: Settings, **options: Any) -> None:
         port=settings.port,
         workers=workers,
         factory=workers > 1,
+        timeout_keep_alive=settings.keep_alive_timeout,
         **{"timeout_worker_healthcheck": WORKER_HEALTHCHECK, **options},
     )
     if workers > 1:
