@@ -19,9 +19,10 @@ from taipan.conda.names import split_extension
 
 SHARD_ZSTD_LEVEL = 12
 # The shard index is mostly incompressible digests and is re-compressed after every change:
-# level 1 takes 8.8 ms for 50k names (conda-forge's linux-64 has ~30k) where 3 took 18 ms,
-# for 0.4 % more bytes; 12 cost ~6 ms per 10k names.
-SHARD_INDEX_ZSTD_LEVEL = 1
+# for 50k names (conda-forge's linux-64 has ~30k; 2.6 MB of msgpack) level 3 took 11.2 ms,
+# level 1 5.7 ms, and the first fast level (-1) 4.0 ms for the same bytes to within 0.2 %
+# (the names are what compresses; -3: 2.7 ms, +2.5 %). 12 cost ~6 ms per 10k names.
+SHARD_INDEX_ZSTD_LEVEL = -1
 # The trailing slash matters: conda's reader before conda-libmamba-solver PR 750 (issue 748)
 # resolved a shard as urljoin(urljoin(index_url, shards_base_url), "<sha256>.msgpack.zst"),
 # which drops a last segment that has no slash. Readers since then add one when missing.

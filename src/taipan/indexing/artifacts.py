@@ -62,7 +62,7 @@ INDEX_FILES: tuple[Kind, ...] = (
     "repodata_shards.msgpack.zst",
 )
 # Bump when the rendering changes, so ETags from an older Taipan never match new bytes.
-FORMAT_VERSION = 4  # 2: the shard index at zstd level 3; 3: repodata.json.zst in blocks; 4: index at level 1
+FORMAT_VERSION = 5  # 2: the shard index at zstd level 3; 3: repodata.json.zst in blocks; 4: index at 1; 5: at -1
 
 log = logging.getLogger(__name__)
 
