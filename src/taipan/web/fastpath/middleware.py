@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool
@@ -51,45 +52,39 @@ class FastIndexMiddleware:
     def answer_now(self, scope: Scope) -> tuple[int, bytes, bytes] | None:
         """The status, header lines and body of the answer, if it can be given without awaiting
         anything (its body is then at most SEND_CHUNK bytes); None: call the application."""
-        found = self._target(scope)
-        if found is None:
-            return None
-        fast, seen, target = found
-        started = time.perf_counter()
+        ask = self._ask(scope)
         try:
-            reply = fast.answer_now(seen, target)
+            reply = None if ask is None else ask.fast.answer_now(ask.seen, ask.target)
         except Exception:  # the application answers; it logs what it meets
-            log.exception("fast path failed for %s; answering on the general path", seen["path"])
+            _failed(ask)
             return None
-        if reply is None:
+        if ask is None or reply is None:
             return None
-        self._answered(fast, seen, reply.status, started, "server")
+        ask.answered(reply.status, "server", self.access_log)
         assert isinstance(reply.body, bytes)
         return reply.status, reply.head.wire, reply.body
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer ``scope`` (or let the application answer and learn from it); False: not for here."""
-        found = self._target(scope)
-        if found is None:
-            return False
-        fast, seen, target = found
-        started = time.perf_counter()
+        ask = self._ask(scope)
         try:
-            answer = await fast.answer(seen, target)
+            answer = None if ask is None else await ask.fast.answer(ask.seen, ask.target)
         except Exception:  # the general path answers; it logs what it meets
-            log.exception("fast path failed for %s; answering on the general path", seen["path"])
+            _failed(ask)
+            return False
+        if ask is None:
             return False
         if isinstance(answer, Reply):
             await send({"type": "http.response.start", "status": answer.status, "headers": answer.head.headers})
             await _send_body(send, answer.body)
-            self._answered(fast, seen, answer.status, started, "asgi")
+            ask.answered(answer.status, "asgi", self.access_log)
             return True
         if isinstance(answer, Learn):
-            await fast.learn(self.app, scope, receive, send, answer)
+            await ask.fast.learn(self.app, scope, receive, send, answer)
             return True
         return False
 
-    def _target(self, scope: Scope) -> tuple[FastIndex, Scope, Target] | None:
+    def _ask(self, scope: Scope) -> _Ask | None:
         """The fast path, the scope as the router would see it and the file it names; None: not for here."""
         if scope["type"] != "http" or scope["method"] not in SAFE or scope.get("query_string"):
             return None
@@ -101,13 +96,7 @@ class FastIndexMiddleware:
         if target is None:
             return None
         fast = self._for()
-        return None if fast is None else (fast, seen, target)
-
-    def _answered(self, fast: FastIndex, seen: Scope, status: int, started: float, via: str) -> None:
-        route = getattr(seen.get("route"), "path", None) or UNMATCHED
-        fast.count(seen["method"], route, status, via)
-        if self.access_log:
-            log_access(seen, route, status, time.perf_counter() - started)
+        return None if fast is None else _Ask(fast, seen, target)
 
     def _for(self) -> FastIndex | None:
         app = self.app  # its state holds the services (from startup on), its router the routes
@@ -120,6 +109,27 @@ class FastIndexMiddleware:
                 return None
             fast = self._fast = FastIndex(svc, svc.changes, app.router)
         return fast
+
+
+@dataclass
+class _Ask:
+    """A request for the fast path: who answers, the scope as the router would see it, the file."""
+
+    fast: FastIndex
+    seen: Scope
+    target: Target
+    started: float = field(default_factory=time.perf_counter)
+
+    def answered(self, status: int, via: str, access_log: bool) -> None:
+        route = getattr(self.seen.get("route"), "path", None) or UNMATCHED
+        self.fast.count(self.seen["method"], route, status, via)
+        if access_log:
+            log_access(self.seen, route, status, time.perf_counter() - self.started)
+
+
+def _failed(ask: _Ask | None) -> None:
+    assert ask is not None  # (only asking the fast path raises)
+    log.exception("fast path failed for %s; answering on the general path", ask.seen["path"])
 
 
 async def _send_body(send: Send, body: Body) -> None:
