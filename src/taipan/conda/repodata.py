@@ -88,9 +88,10 @@ def render_block(records: Iterable[tuple[str, bytes]], level: int) -> Block:
     )
 
 
-def blocked_zst(subdir: str, blocks: Sequence[Block]) -> bytes:
+def blocked_zst(subdir: str, blocks: Sequence[Block]) -> tuple[bytes, list[Block]]:
     """repodata.json.zst from its blocks, in order: the JSON of :func:`render_repodata`, with
-    whitespace between some tokens (taipan.conda.zstd_pieces.RESET)."""
+    whitespace between some tokens (taipan.conda.zstd_pieces.RESET); and the same blocks
+    again, their pieces now views into that frame (keep those, not the ones given)."""
     parts: list[bytes | zstd_pieces.Piece] = [b'{"info":' + orjson.dumps({"subdir": subdir}) + b',"packages":{']
     for section in ("tar_bz2", "conda"):
         first = True
@@ -102,7 +103,11 @@ def blocked_zst(subdir: str, blocks: Sequence[Block]) -> bytes:
                 parts.append(piece)
                 first = False
         parts.append(b'},"packages.conda":{' if section == "tar_bz2" else b'},"removed":[],"repodata_version":1}')
-    return zstd_pieces.join(parts)
+    frame, pieces = zstd_pieces.joined(parts)
+    viewed = iter(pieces)  # in the order they were given: every block's .tar.bz2 piece, then every .conda one
+    tar_bz2 = [None if block.tar_bz2 is None else next(viewed) for block in blocks]
+    conda = [None if block.conda is None else next(viewed) for block in blocks]
+    return frame, [Block(t, c) for t, c in zip(tar_bz2, conda, strict=True)]
 
 
 def decompress(data: bytes) -> bytes:

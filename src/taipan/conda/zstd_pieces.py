@@ -72,7 +72,7 @@ RESET_SIZE = 17
 class Piece:
     """The blocks of ``size`` bytes compressed alone (no frame header, no last-block flag)."""
 
-    blocks: bytes
+    blocks: bytes | memoryview  # a view into the last frame joined of it (see joined)
     size: int
     digest: bytes = field(default=b"", compare=False)
     """sha256 of ``blocks``: what a piece is stored and shared under (taipan.indexing.shared)."""
@@ -99,20 +99,35 @@ def join(parts: Iterable[bytes | Piece]) -> bytes:
     """One frame of ``parts`` in order: bytes as raw blocks, pieces after :data:`RESET` each.
 
     The frame declares its content size and a window as large as the largest piece."""
-    body: list[bytes] = []
-    size = 0
-    largest = 0
+    return joined(parts)[0]
+
+
+def joined(parts: Iterable[bytes | Piece]) -> tuple[bytes, list[Piece]]:
+    """:func:`join`'s frame, and the pieces among ``parts`` again, in order, each now a view
+    into the frame: whoever keeps them keeps no second copy of their bytes (the frame is
+    one copy of the whole: a conda-forge-sized one is ~30 MB)."""
+    body: list[bytes | memoryview] = []
+    spans: list[tuple[Piece, int]] = []  # each piece and where its blocks start in the body
+    offset = size = largest = 0
     for part in parts:
         if isinstance(part, Piece):
             body += [RESET, part.blocks]
+            spans.append((part, offset + len(RESET)))
+            offset += len(RESET) + len(part.blocks)
             size += RESET_SIZE + part.size
             largest = max(largest, part.size)
             continue
         for i in range(0, len(part), MAX_RAW_BLOCK):
             chunk = part[i : i + MAX_RAW_BLOCK]
-            body += [_block_header(False, _RAW, len(chunk)), chunk]
+            head = _block_header(False, _RAW, len(chunk))
+            body += [head, chunk]
+            offset += len(head) + len(chunk)
             size += len(chunk)
     body.append(_block_header(True, _RAW, 0))
     window_log = max(20, (largest - 1).bit_length())  # at least 1 MiB, as zstd's own frames ask
     header = MAGIC + bytes([0b11 << 6, (window_log - 10) << 3]) + struct.pack("<Q", size)
-    return b"".join([header, *body])  # one copy of the whole: a conda-forge-sized one is ~30 MB
+    frame = b"".join([header, *body])
+    view = memoryview(frame)
+    start = len(header)
+    pieces = [Piece(view[start + at : start + at + len(piece.blocks)], piece.size, piece.digest) for piece, at in spans]
+    return frame, pieces

@@ -277,7 +277,7 @@ class IndexFiles:
                 model = blocks.build(session, state.id, state.label, state.epoch, state.revision, level, every)
             if self._share:
                 self._publish_later(key, model)
-        data = blocked_zst(state.name, model.blocks)
+        data, model.blocks = blocked_zst(state.name, model.blocks)  # the pieces kept are views of data
         with self._models_lock:
             if len(self._blocks) >= MAX_MODELS:
                 self._blocks.clear()
