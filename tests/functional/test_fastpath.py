@@ -16,7 +16,7 @@ import zstandard
 
 from tests.support import accounts, packages
 from tests.support.packages import Spec
-from tests.support.server import Server
+from tests.support.server import Server, backend
 from tests.support.upload import upload_raw
 
 INDEX_FILES = ["repodata.json", "repodata.json.zst", "repodata.json.bz2", "repodata_shards.msgpack.zst"]
@@ -105,7 +105,10 @@ def test_the_server_writes_fast_answers_whole_and_in_order(server: Server, chann
         f"HEAD {url} HTTP/1.1\r\nHost: x\r\n\r\n"
         f"GET {url}?general HTTP/1.1\r\nHost: x\r\n\r\n"
     ).encode()
-    before = fast_answers(server, "server")
+    # SQLite's change check is a read of mapped memory, so the server writes answers itself;
+    # PostgreSQL's is a shared round trip, awaited in the ASGI middleware.
+    via = "server" if backend() == "sqlite" else "asgi"
+    before = fast_answers(server, via)
     for _ in range(3):  # (a worker that has not seen the view yet answers through the application first)
         with socket.create_connection((host, int(port))) as conn, conn.makefile("rb") as stream:
             conn.sendall(pipelined)
@@ -116,7 +119,7 @@ def test_the_server_writes_fast_answers_whole_and_in_order(server: Server, chann
         assert answers[1][2] == answers[3][2] == reference.content
         assert answers[2][2] == b""
         assert answers[2][1]["content-length"] == str(len(reference.content))
-    assert fast_answers(server, "server") - before >= 3  # the server wrote some itself
+    assert fast_answers(server, via) - before >= 3
     # HTTP/1.0 and "Connection: close" are the application's to answer (it closes the connection).
     for request in (f"GET {url} HTTP/1.0\r\n\r\n", f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
         with socket.create_connection((host, int(port))) as conn, conn.makefile("rb") as stream:
