@@ -54,23 +54,20 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     storage = open_storage(storage_config(settings))
     metrics = Metrics()
-    index = IndexFiles(
-        db,
-        settings.artifact_cache_bytes,
-        settings.zstd_level,
-        metrics,
-        block_records=settings.index_block_records,
-        hold_plain=settings.index_hold_plain_bytes,
-        share=share_blocks(settings),
-    )
     return Services(
         settings=settings,
         db=db,
         storage=storage,
-        index=index,
-        ingestor=Ingestor(
-            db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics, recorded=index.warm
+        index=IndexFiles(
+            db,
+            settings.artifact_cache_bytes,
+            settings.zstd_level,
+            metrics,
+            block_records=settings.index_block_records,
+            hold_plain=settings.index_hold_plain_bytes,
+            share=share_blocks(settings),
         ),
+        ingestor=Ingestor(db, storage, settings.max_upload_size, settings.max_unpacked_ratio, metrics),
         limiter=FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window),
         passwords=PasswordCache(db),
         oidc=oidc_verifier(settings),

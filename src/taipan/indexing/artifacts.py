@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -140,40 +140,13 @@ class IndexFiles:
         self._models_lock = threading.Lock()
         self._unpublished: dict[tuple[int, str], blocks.BlockModel] = {}
         self._publisher = ThreadPoolExecutor(1, thread_name_prefix="taipan-publish")
-        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="taipan-warm")
-        self._to_warm: set[tuple[str, str, str]] = set()
 
     def settle(self) -> None:
         """Wait until the blocks built so far are published (tests; shutdown)."""
         self._publisher.submit(lambda: None).result()
 
     def close(self) -> None:
-        self._warmer.shutdown(wait=True)
         self._publisher.shutdown(wait=True)
-
-    def warm(self, channel: str, subdir: str, labels: Sequence[str]) -> None:
-        """Build the shard index of these views now, in the background (after an upload here).
-
-        A client that polls the shard index after its upload is answered 2xx asks for it at
-        once; the build it would start then is under way already (a request for it waits for
-        that build; ``build`` keeps one per file). Views asked for again while waiting are
-        built once. The .zst and .json are not warmed: they cost a block's render and zstd
-        each, for readers that may never come (CI uploads in bursts)."""
-        with self._models_lock:
-            fresh = [(channel, subdir, label) for label in labels if (channel, subdir, label) not in self._to_warm]
-            self._to_warm.update(fresh)
-        for view in fresh:
-            self._warmer.submit(self._warm, view)
-
-    def _warm(self, view: tuple[str, str, str]) -> None:
-        with self._models_lock:
-            self._to_warm.discard(view)
-        try:
-            state = self.state(view[0], view[1], view[2])
-            if state is not None:
-                self.build(state, "repodata_shards.msgpack.zst")
-        except Exception:  # a request builds it then; never a wrong answer
-            log.warning("could not warm the shard index of %s/%s label %s", *view, exc_info=True)
 
     def _publish_later(self, key: tuple[int, str], model: blocks.BlockModel) -> None:
         """Publish (taipan.indexing.shared) after the answer: only the newest model of a view waits."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -118,21 +118,13 @@ def check_package(
 
 class Ingestor:
     def __init__(
-        self,
-        db: Database,
-        storage: Storage,
-        max_size: int,
-        max_ratio: int,
-        metrics: Metrics | None = None,
-        recorded: Callable[[str, str, Sequence[str]], None] | None = None,
+        self, db: Database, storage: Storage, max_size: int, max_ratio: int, metrics: Metrics | None = None
     ) -> None:
-        """``recorded(channel, subdir, labels)`` is told of each file stored (after its commit)."""
         self.db = db
         self.storage = storage
         self.max_size = max_size
         self.max_ratio = max_ratio
         self.metrics = metrics or Metrics()
-        self.recorded = recorded
 
     def authorize(self, principal: Principal | None, channel: str) -> None:
         """Raise unless the caller may upload to ``channel``; web handlers call it before reading a body."""
@@ -190,8 +182,6 @@ class Ingestor:
                 stored = record_files(self.db, self.storage, channel, items, force, uploader, labels, attestations)
             self.metrics.uploads.labels("replaced" if stored[0].replaced else "stored").inc()
             self.metrics.upload_bytes.inc(stored[0].size)
-            if self.recorded is not None:
-                self.recorded(channel, checked.subdir, labels or [DEFAULT_LABEL])
             return stored[0]
         except TaipanError:
             self.metrics.uploads.labels("refused").inc()
