@@ -29,6 +29,7 @@ bounds what no commit announces: a key's or a session's expiry time passing."""
 MAX_CREDENTIALS = 10_000
 MAX_SUBDIRS = 10_000
 MAX_SHARD_HEADS = 4096  # per view: the prepared heads of its most asked shards
+MAX_MEMO = 4096  # whole answers remembered for the exact requests that got them
 SEND_CHUNK = 1 << 20
 """Larger bodies go out in pieces of this size, so that a slow reader's socket buffer holds a
 piece, not a copy of a 30 MB repodata.json.zst."""
@@ -70,6 +71,17 @@ class Prepared:
     data: Body
     get: Head
     head: Head
+
+
+@dataclass(frozen=True)
+class Memo:
+    """An answer given at once, for the exact request (method, path, client, headers) it answered."""
+
+    seen: Scope
+    target: Target
+    reply: Reply
+    credential: Hashable | None
+    state: SubdirState
 
 
 @dataclass
@@ -134,6 +146,8 @@ class FastIndex:
         self._views: dict[tuple[str, str, str], View] = {}
         self._allowed: dict[tuple[Hashable, int], tuple[Hashable, float]] = {}
         self._counted: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
+        self._memo: dict[Hashable, Memo] = {}
+        self._memo_version: Hashable = object()
         self.answers = Counter(
             "taipan_index_fast_answers",
             "Index file and shard requests answered by the fast path, by status and by who wrote the "
@@ -163,6 +177,36 @@ class FastIndex:
             return None
         scope["route"] = route  # the request metrics label it as the router would have
         return reply
+
+    # Polling clients send the very same request again and again; while nothing is committed
+    # its answer is the same too, except that a credential's reuse is checked each time.
+
+    def recall(self, key: Hashable) -> Memo | None:
+        """The answer remembered for this exact request, if nothing was committed since and a
+        credential it carries may still be reused; None: ask :meth:`answer_now`."""
+        if not self._cheap:
+            return None
+        version = self._watch.version()
+        if version != self._memo_version:
+            self._memo.clear()
+            self._memo_version = version
+            return None
+        memo = self._memo.get(key)
+        if memo is None:
+            return None
+        if memo.credential is not None and not self._may_read(memo.seen, memo.credential, memo.state, version):
+            return None
+        return memo
+
+    def remember(self, key: Hashable, seen: Scope, target: Target, reply: Reply) -> None:
+        """Keep what :meth:`answer_now` just answered ``seen`` with, for :meth:`recall`."""
+        view = self._views.get(target.view)
+        if view is None or view.state is None or view.version != self._memo_version:
+            return
+        if len(self._memo) >= MAX_MEMO:
+            self._memo.clear()
+        credential = _credential(seen, _headers(seen), private=view.state.private)
+        self._memo[key] = Memo(seen, target, reply, credential, view.state)
 
     async def answer(self, scope: Scope, target: Target) -> Reply | Learn | None:
         """The answer to send, or what to learn from the general path, or None: ask the general path."""

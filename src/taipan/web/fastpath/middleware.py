@@ -52,16 +52,27 @@ class FastIndexMiddleware:
     def answer_now(self, scope: Scope) -> tuple[int, bytes, bytes] | None:
         """The status, header lines and body of the answer, if it can be given without awaiting
         anything (its body is then at most SEND_CHUNK bytes); None: call the application."""
-        ask = self._ask(scope)
-        try:
-            reply = None if ask is None else ask.fast.answer_now(ask.seen, ask.target)
-        except Exception:  # the application answers; it logs what it meets
-            _failed(ask)
+        fast = self._for()
+        if fast is None:
             return None
-        if ask is None or reply is None:
-            return None
+        client = scope.get("client")
+        key = (scope["method"], scope["path"], client[0] if client else None, tuple(scope["headers"]))
+        memo = fast.recall(key)
+        if memo is not None:
+            ask: _Ask | None = _Ask(fast, memo.seen, memo.target)
+            reply: Reply | None = memo.reply
+        else:
+            ask = self._ask(scope)
+            try:
+                reply = None if ask is None else ask.fast.answer_now(ask.seen, ask.target)
+            except Exception:  # the application answers; it logs what it meets
+                _failed(ask)
+                return None
+            if ask is None or reply is None:
+                return None
+            fast.remember(key, ask.seen, ask.target, reply)
+        assert ask is not None and reply is not None and isinstance(reply.body, bytes)  # noqa: PT018
         ask.answered(reply.status, "server", self.access_log)
-        assert isinstance(reply.body, bytes)
         return reply.status, reply.head.wire, reply.body
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
