@@ -30,6 +30,7 @@ MAX_CREDENTIALS = 10_000
 MAX_SUBDIRS = 10_000
 MAX_SHARD_HEADS = 4096  # per view: the prepared heads of its most asked shards
 MAX_MEMO = 4096  # whole answers remembered for the exact requests that got them
+MAX_MEMO_BYTES = 64 << 20  # and their bodies (counted once per answer, shared or not)
 SEND_CHUNK = 1 << 20
 """Larger bodies go out in pieces of this size, so that a slow reader's socket buffer holds a
 piece, not a copy of a 30 MB repodata.json.zst."""
@@ -148,6 +149,7 @@ class FastIndex:
         self._counted: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
         self._memo: dict[Hashable, Memo] = {}
         self._memo_version: Hashable = object()
+        self._memo_bytes = 0
         self.answers = Counter(
             "taipan_index_fast_answers",
             "Index file and shard requests answered by the fast path, by status and by who wrote the "
@@ -188,7 +190,7 @@ class FastIndex:
             return None
         version = self._watch.version()
         if version != self._memo_version:
-            self._memo.clear()
+            self._forget()
             self._memo_version = version
             return None
         memo = self._memo.get(key)
@@ -203,10 +205,16 @@ class FastIndex:
         view = self._views.get(target.view)
         if view is None or view.state is None or view.version != self._memo_version:
             return
-        if len(self._memo) >= MAX_MEMO:
-            self._memo.clear()
+        size = len(reply.body) if isinstance(reply.body, bytes) else 0
+        if len(self._memo) >= MAX_MEMO or self._memo_bytes + size > MAX_MEMO_BYTES:
+            self._forget()  # (the bodies stay held by the build cache as long as it wants them)
         credential = _credential(seen, _headers(seen), private=view.state.private)
         self._memo[key] = Memo(seen, target, reply, credential, view.state)
+        self._memo_bytes += size
+
+    def _forget(self) -> None:
+        self._memo.clear()
+        self._memo_bytes = 0
 
     async def answer(self, scope: Scope, target: Target) -> Reply | Learn | None:
         """The answer to send, or what to learn from the general path, or None: ask the general path."""
