@@ -28,9 +28,10 @@ import asyncio
 import logging
 import sys
 from asyncio import TimerHandle
+from collections.abc import Callable
 from contextlib import suppress
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
 import httptools
 import uvicorn
@@ -49,17 +50,15 @@ WORKER_HEALTHCHECK = 30
 logger = logging.getLogger("uvicorn.error")
 
 
-class AnswersNow(Protocol):
-    def answer_now(self, scope: dict[str, Any]) -> tuple[int, bytes, bytes] | None:
-        """The status, header lines ("name: value\\r\\n" each) and body; None: run the application."""
+AnswerNow = Callable[[dict[str, Any]], tuple[int, bytes, bytes] | None]
+"""An application's ``answer_now``: the status, header lines ("name: value\\r\\n" each) and
+body of its answer to a scope; None: run the application."""
 
 
 class _Answered:
     """The cycle of a request answered at once: complete, so uvicorn's callbacks leave it be."""
 
     response_complete = True
-    disconnected = False
-    keep_alive = True
 
     class message_event:  # noqa: N801  # uvicorn sets it when the connection goes
         @staticmethod
@@ -70,12 +69,12 @@ class _Answered:
 ANSWERED = _Answered()
 
 
-def _answerer(app: Any) -> Any:
+def _answerer(app: Any) -> AnswerNow | None:
     """The ``answer_now`` of ``app`` or of an application it wraps, or None."""
     for _ in range(4):
         found = getattr(app, "answer_now", None)
         if callable(found):
-            return found
+            return found  # type: ignore[no-any-return]  # (found by name on an ASGI app)
         app = getattr(app, "app", None)
         if app is None:
             break
@@ -192,20 +191,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.meter.finish()
         self._stop_head_timer()
-        if self.answer_now is not None and self._answered_now():
+        if self.answer_now is not None and self._answered_now(self.answer_now):
             return
         super().on_headers_complete()
 
-    def _answered_now(self) -> bool:
+    def _answered_now(self, answer_now: AnswerNow) -> bool:
         """Write the application's immediate answer to this request, if it has one."""
         parser = self.parser
+        method = parser.get_method()
         if (
             self.pipeline
             or self._responding()
             or self.expect_100_continue
             or self.flow.write_paused
             or self.root_path
-            or parser.get_method() not in (b"GET", b"HEAD")
+            or method not in (b"GET", b"HEAD")
             or parser.get_http_version() != "1.1"
             or not parser.should_keep_alive()
             or parser.should_upgrade()
@@ -216,11 +216,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return False  # (the application reads those)
         path = url.path.decode("ascii")
         scope = self.scope
-        scope["method"] = parser.get_method().decode("ascii")
+        scope["method"] = method.decode("ascii")
         scope["path"] = path
         scope["raw_path"] = url.path
         scope["query_string"] = b""
-        answer = self.answer_now(scope)
+        answer = answer_now(scope)  # type: ignore[arg-type]  # uvicorn's HTTPScope is a dict
         if answer is None:
             return False
         status, lines, body = answer

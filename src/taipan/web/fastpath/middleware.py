@@ -59,21 +59,25 @@ class FastIndexMiddleware:
         key = (scope["method"], scope["path"], client[0] if client else None, tuple(scope["headers"]))
         memo = fast.recall(key)
         if memo is not None:
-            ask: _Ask | None = _Ask(fast, memo.seen, memo.target)
-            reply: Reply | None = memo.reply
+            ask, reply = _Ask(fast, memo.seen, memo.target), memo.reply
         else:
-            ask = self._ask(scope)
-            try:
-                reply = None if ask is None else ask.fast.answer_now(ask.seen, ask.target)
-            except Exception:  # the application answers; it logs what it meets
-                _failed(ask)
+            found = self._answer_now(scope)
+            if found is None:
                 return None
-            if ask is None or reply is None:
-                return None
+            ask, reply = found
             fast.remember(key, ask.seen, ask.target, reply)
-        assert ask is not None and reply is not None and isinstance(reply.body, bytes)  # noqa: PT018
+        assert isinstance(reply.body, bytes)  # (answer_now answers with small bodies only)
         ask.answered(reply.status, "server", self.access_log)
         return reply.status, reply.head.wire, reply.body
+
+    def _answer_now(self, scope: Scope) -> tuple[_Ask, Reply] | None:
+        ask = self._ask(scope)
+        try:
+            reply = None if ask is None else ask.fast.answer_now(ask.seen, ask.target)
+        except Exception:  # the application answers; it logs what it meets
+            _failed(ask)
+            return None
+        return None if ask is None or reply is None else (ask, reply)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer ``scope`` (or let the application answer and learn from it); False: not for here."""
