@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from taipan.db.engine import Database
@@ -37,6 +38,19 @@ def record(
             at_ms=now_ms(), actor=actor, action=action, channel=channel, target=target, detail=detail, address=address
         )
     )
+
+
+def record_many(
+    session: Session, actor: str, action: str, channel: str | None, targets: Sequence[tuple[str, str]]
+) -> None:
+    """:func:`record` of one action on many (target, detail) pairs, in one statement."""
+    if targets:
+        at = now_ms()
+        rows = [
+            {"at_ms": at, "actor": actor, "action": action, "channel": channel, "target": target, "detail": detail}
+            for target, detail in targets
+        ]
+        session.execute(insert(AuditEvent), rows)
 
 
 def events(

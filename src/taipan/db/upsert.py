@@ -56,3 +56,11 @@ def insert_many_or_ignore(
     """:func:`insert_or_ignore` for many rows in one executemany."""
     if rows:
         session.execute(_ignore(_dialect(session), model, tuple(keys)), list(rows))
+
+
+def insert_many_or_update(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], keys: Sequence[str], update: Sequence[str]
+) -> None:
+    """:func:`insert_or_update` for many rows in one executemany; no two rows may share their ``keys``."""
+    if rows:
+        session.execute(_update(_dialect(session), model, tuple(keys), tuple(update)), list(rows))

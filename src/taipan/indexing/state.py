@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from taipan.conda.shards import encode_shard, shard_digest, shard_filenames
 from taipan.db.models import FileLabel, PackageFile, ShardBlob, ShardPointer, Subdir, now_ms
-from taipan.db.upsert import insert_or_ignore, insert_or_update
+from taipan.db.upsert import insert_many_or_ignore, insert_many_or_update, insert_or_ignore, insert_or_update
 
 
 def ensure_subdir(session: Session, channel_id: int, name: str) -> int:
@@ -101,12 +101,10 @@ def refresh_shards(session: Session, subdir_id: int, names: Iterable[str]) -> No
         views.setdefault((label, name), [])
     # The files each view had before: its old shard names them (a deleted file is in no row now).
     before = _shard_files(session, subdir_id, {digest for _label, _name, digest in pointed})
+    digests = _write_shards(session, subdir_id, views)
     changes = {
-        (label, name): (
-            _write_shard(session, subdir_id, label, name, members),
-            [filename for filename, _record, _rx in members],
-        )
-        for (label, name), members in sorted(views.items())
+        view: (digests[view], [filename for filename, _record, _rx in members])
+        for view, members in sorted(views.items())
     }
     for label, name, digest in pointed:
         digest_now, files = changes[(label, name)]
@@ -215,22 +213,28 @@ def _log_changes(
         )
 
 
-def _write_shard(
-    session: Session, subdir_id: int, label: str, name: str, rows: list[tuple[str, bytes, bytes | None]]
-) -> bytes | None:
-    """Point (label, name) at the shard of ``rows``; return its digest (None: no shard any more)."""
-    if not rows:
-        session.execute(
-            delete(ShardPointer).where(
-                ShardPointer.subdir_id == subdir_id, ShardPointer.label == label, ShardPointer.name == name
+def _write_shards(
+    session: Session, subdir_id: int, views: dict[tuple[str, str], list[tuple[str, bytes, bytes | None]]]
+) -> dict[tuple[str, str], bytes | None]:
+    """Point each (label, name) at the shard of its rows, all in two statements; return the digests
+    (None: no shard any more, the pointer is gone)."""
+    digests: dict[tuple[str, str], bytes | None] = {}
+    blobs: dict[bytes, dict[str, object]] = {}
+    pointers = []
+    created = now_ms()
+    for (label, name), rows in sorted(views.items()):
+        if not rows:
+            session.execute(
+                delete(ShardPointer).where(
+                    ShardPointer.subdir_id == subdir_id, ShardPointer.label == label, ShardPointer.name == name
+                )
             )
-        )
-        return None
-    data = encode_shard((fn, rec, orjson.loads(rx) if rx else None) for fn, rec, rx in rows)
-    digest = shard_digest(data)
-    blob = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": now_ms()}
-    insert_or_ignore(session, ShardBlob, blob, ["subdir_id", "digest"])
-    pointer = {"subdir_id": subdir_id, "label": label, "name": name, "digest": digest}
-    keys = ["subdir_id", "label", "name"]
-    insert_or_update(session, ShardPointer, pointer, keys, ["digest"])
-    return digest
+            digests[(label, name)] = None
+            continue
+        data = encode_shard((fn, rec, orjson.loads(rx) if rx else None) for fn, rec, rx in rows)
+        digest = digests[(label, name)] = shard_digest(data)
+        blobs[digest] = {"subdir_id": subdir_id, "digest": digest, "data": data, "created_ms": created}
+        pointers.append({"subdir_id": subdir_id, "label": label, "name": name, "digest": digest})
+    insert_many_or_ignore(session, ShardBlob, list(blobs.values()), ["subdir_id", "digest"])
+    insert_many_or_update(session, ShardPointer, pointers, ["subdir_id", "label", "name"], ["digest"])
+    return digests

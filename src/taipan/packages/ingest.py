@@ -14,11 +14,10 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
@@ -35,8 +34,9 @@ from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPacka
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.metrics import Metrics
 from taipan.packages import objects
+from taipan.packages.moves import Moves, Placed, Placement
 from taipan.packages.staging import staging_key
-from taipan.storage.base import ObjectInfo, Storage
+from taipan.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -211,15 +211,19 @@ def record_files(
     db: Database,
     storage: Storage,
     channel: str,
-    items: Sequence[tuple[Checked, str]],
+    items: Sequence[tuple[Checked, str | None]],
     force: bool,
     uploader: str | None,
     labels: Sequence[str] | None = None,
     attestations: Mapping[str, str] | None = None,
+    held: Mapping[str, bytes] | None = None,
 ) -> list[Stored]:
     """Move checked files (all of one subdir) from their staged keys into place and index them.
 
     ``attestations`` maps file names to the staged keys of bundles to store next to them.
+    ``held`` maps file names to their bytes, for files that were checked from memory and
+    never staged (a small imported file: its key in ``items`` is None); they are written
+    straight to their final key, which is as safe as a move there.
 
     New files get ``labels`` (default ``main``); a replaced file keeps its labels unless
     ``labels`` are given, which then replace them.
@@ -229,6 +233,7 @@ def record_files(
     A file whose staged key already is one of its final keys (plain or versioned) is
     recorded where it lies, without a move (an index rebuild from storage); such a file
     is never deleted on failure. A replaced file's old object is deleted after the commit.
+    New files' rows (most of an import) go in with one statement per batch.
     """
     subdirs = {checked.subdir for checked, _ in items}
     if len(subdirs) != 1:
@@ -236,32 +241,27 @@ def record_files(
     subdir = subdirs.pop()
     if len({str(checked.filename) for checked, _ in items}) != len(items):
         raise ValueError("record_files takes each file once")
-    moves = _Moves(storage)
+    moves = Moves(storage)
     try:
         with db.write() as session:
             subdir_id = ensure_subdir(session, channel_id(session, channel), subdir)
             lock_subdir(session, subdir_id)
             rows = _rows(session, subdir_id, [str(checked.filename) for checked, _ in items])
             plans = [_plan(channel, rows, checked, key, force) for checked, key in items]
-            placed = moves.place_all([(plan.staged_key, plan.key) for plan in plans if not plan.in_place])
-            results = [
-                _record_one(
-                    session,
-                    moves,
-                    channel,
-                    subdir_id,
-                    rows,
-                    plan,
-                    placed.get(plan.key),
-                    uploader,
-                    (attestations or {}).get(plan.filename),
-                )
-                for plan in plans
+            placed = moves.place_all(_placements(plans, attestations or {}, held or {}))
+            recorded = [
+                _record_one(moves, channel, subdir_id, rows, plan, placed.get(plan.key), uploader) for plan in plans
             ]
-            session.flush()
+            new = [values for values in recorded if values is not None]
+            if new:
+                session.execute(insert(PackageFile), new)
+            ids = _ids(session, subdir_id, rows, [str(values["filename"]) for values in new])
+            results = [_stored(channel, plan, plan.filename in rows) for plan in plans]
+            moved = [stored for plan, stored in zip(plans, results, strict=True) if not plan.in_place]
+            _audit(session, channel, uploader, moved)
             # A new file has no labels yet: its labels go in with one statement for the batch.
             fresh = [
-                {"file_id": rows[stored.filename].id, "label": label}
+                {"file_id": ids[stored.filename], "label": label}
                 for stored in results
                 if not stored.replaced
                 for label in dict.fromkeys(labels or [DEFAULT_LABEL])
@@ -269,7 +269,7 @@ def record_files(
             insert_many_or_ignore(session, FileLabel, fresh, ["file_id", "label"])
             for stored in results:
                 if stored.replaced and labels is not None:
-                    assign_labels(session, rows[stored.filename].id, labels, replace=True)
+                    assign_labels(session, ids[stored.filename], labels, replace=True)
             refresh_shards(session, subdir_id, (c.metadata.index["name"] for c, _ in items))
             objects.crash_point("before-commit")
     except BaseException:
@@ -280,58 +280,13 @@ def record_files(
     return results
 
 
-class _Moves:
-    """Objects a transaction not yet committed has placed, and those its commit leaves unreferenced.
-
-    New bytes never go to a key a committed record points at (``objects.next_key``), so
-    nothing here overwrites what is being served: if the transaction fails the new objects
-    are deleted, and once it commits the replaced ones are.
-    """
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._placed: list[str] = []
-        self._retired: list[str] = []
-
-    def place_all(self, pairs: Sequence[tuple[str, str]]) -> dict[str, ObjectInfo]:
-        """Move each (staged key, key): as many at once as the storage is worth asking at once."""
-        self._placed.extend(key for _, key in pairs)
-        if self.storage.parallel_requests <= 1 or len(pairs) <= 1:
-            return {key: self.storage.move(staged, key) for staged, key in pairs}
-        with ThreadPoolExecutor(min(self.storage.parallel_requests, len(pairs))) as pool:
-            infos = list(pool.map(lambda pair: self.storage.move(*pair), pairs))
-        return {key: info for (_, key), info in zip(pairs, infos, strict=True)}
-
-    def attest(self, staged_key: str | None, key: str) -> bool:
-        """Put a staged attestation next to the object at ``key``; True if there is one."""
-        target = objects.attestation_of(key)
-        if staged_key is None:
-            # A crash's leftover there would be taken for this file's bundle by a rebuild.
-            self.storage.delete(target)
-            return False
-        self._placed.append(target)
-        self.storage.move(staged_key, target)
-        return True
-
-    def retire(self, key: str) -> None:
-        """Delete the object at ``key`` (and its attestation) once the commit no longer points at it."""
-        self._retired += [key, objects.attestation_of(key)]
-
-    def undo(self) -> None:
-        for key in reversed(self._placed):
-            self.storage.delete(key)
-
-    def done(self) -> None:
-        for key in self._retired:
-            self.storage.delete(key)
-
-
 @dataclass(frozen=True)
 class _Plan:
     """Where one checked file goes, decided before anything moves."""
 
     checked: Checked
-    staged_key: str
+    staged_key: str | None
+    """None: the file's bytes are held in memory (``record_files``'s ``held``)."""
     key: str
     current: str | None
     """The object the file's record points at now (None: a new file)."""
@@ -343,76 +298,99 @@ class _Plan:
         return str(self.checked.filename)
 
 
-def _plan(channel: str, rows: dict[str, PackageFile], checked: Checked, staged_key: str, force: bool) -> _Plan:
+def _plan(channel: str, rows: dict[str, PackageFile], checked: Checked, staged_key: str | None, force: bool) -> _Plan:
     filename = str(checked.filename)
     existing = rows.get(filename)
     if existing is not None and not force:
         raise _exists(channel, checked)
     current = objects.object_key(channel, checked.subdir, filename, existing.object_key) if existing else None
-    if objects.parse_key(staged_key) == (channel, checked.subdir, filename):
+    if staged_key is not None and objects.parse_key(staged_key) == (channel, checked.subdir, filename):
         return _Plan(checked, staged_key, staged_key, current, True)
     return _Plan(checked, staged_key, objects.next_key(channel, checked.subdir, filename, current), current, False)
 
 
 def _record_one(
-    session: Session,
-    moves: _Moves,
+    moves: Moves,
     channel: str,
     subdir_id: int,
     rows: dict[str, PackageFile],
     plan: _Plan,
-    placed: ObjectInfo | None,
+    placed: Placed | None,
     uploader: str | None,
-    attestation: str | None = None,
-) -> Stored:
+) -> dict[str, object] | None:
+    """Update the row of a file already recorded; the values of a new file's row (inserted with the batch's)."""
     checked, filename, key, current, in_place = plan.checked, plan.filename, plan.key, plan.current, plan.in_place
-    existing = rows.get(filename)
     if in_place:
         info = moves.storage.stat(key)
         if info is None:
             raise FileNotFoundError(key)
     else:
         assert placed is not None
-        info = placed
+        info = placed.info
         if current is not None:
             moves.retire(current)
-        detail = f"sha256={checked.hashes.sha256} size={checked.hashes.size} replaced={existing is not None}"
-        audit.record(
-            session,
-            uploader or "taipan",
-            "package_uploaded",
-            channel=channel,
-            target=f"{checked.subdir}/{filename}",
-            detail=detail,
-        )
     # CEP 47: set once when the file is first indexed. It is the stored object's write
     # time, so a rebuild from storage alone gives the very same value.
     indexed = info.modified_ns // 1_000_000
     record = build_record(checked.metadata.index, checked.hashes, indexed)
-    row = existing or PackageFile(subdir_id=subdir_id, filename=filename)
-    row.name = record["name"]
-    row.version = record["version"]
-    row.build = record["build"]
-    row.build_number = record["build_number"]
-    row.sha256 = checked.hashes.sha256
-    row.md5 = checked.hashes.md5
-    row.size = checked.hashes.size
-    row.record = dump_record(record)
     exports = checked.metadata.run_exports
-    row.run_exports = orjson.dumps(exports, option=orjson.OPT_SORT_KEYS) if exports is not None else None
-    row.about = orjson.dumps(checked.metadata.about, option=orjson.OPT_SORT_KEYS)
-    row.indexed_timestamp = indexed
+    values: dict[str, object] = {
+        "name": record["name"],
+        "version": record["version"],
+        "build": record["build"],
+        "build_number": record["build_number"],
+        "sha256": checked.hashes.sha256,
+        "md5": checked.hashes.md5,
+        "size": checked.hashes.size,
+        "record": dump_record(record),
+        "run_exports": orjson.dumps(exports, option=orjson.OPT_SORT_KEYS) if exports is not None else None,
+        "about": orjson.dumps(checked.metadata.about, option=orjson.OPT_SORT_KEYS),
+        "indexed_timestamp": indexed,
+        "object_key": objects.stored_value(channel, checked.subdir, filename, key),
+    }
+    existing = rows.get(filename)
     if existing is None or not in_place:  # recording in place (a rebuild) keeps who uploaded it, and when
-        row.uploaded_ms = indexed if in_place else now_ms()
-        row.uploader = uploader
-    row.object_key = objects.stored_value(channel, checked.subdir, filename, key)
-    if not in_place:
-        row.has_attestation = moves.attest(attestation, key)
+        values["uploaded_ms"] = indexed if in_place else now_ms()
+        values["uploader"] = uploader
+    if placed is not None:
+        values["has_attestation"] = placed.attested
     elif current != key:  # a rebuild from storage finds the bundle uploaded with the file, if any
-        row.has_attestation = moves.storage.stat(objects.attestation_of(key)) is not None
-    session.add(row)
-    rows[filename] = row  # the rows are written together, at the next query or the commit
-    return Stored(channel, checked.subdir, filename, checked.hashes.sha256, checked.hashes.size, existing is not None)
+        values["has_attestation"] = moves.storage.stat(objects.attestation_of(key)) is not None
+    if existing is None:
+        return {"subdir_id": subdir_id, "filename": filename, "download_count": 0, "has_attestation": False, **values}
+    for column, value in values.items():
+        setattr(existing, column, value)
+    return None
+
+
+def _placements(plans: Sequence[_Plan], attestations: Mapping[str, str], held: Mapping[str, bytes]) -> list[Placement]:
+    return [
+        Placement(plan.key, plan.staged_key, held.get(plan.filename), attestations.get(plan.filename))
+        for plan in plans
+        if not plan.in_place
+    ]
+
+
+def _audit(session: Session, channel: str, uploader: str | None, stored: Sequence[Stored]) -> None:
+    """One audit event per file stored (not for a rebuild's recording in place), all in one statement."""
+    events = [(f"{s.subdir}/{s.filename}", f"sha256={s.sha256} size={s.size} replaced={s.replaced}") for s in stored]
+    audit.record_many(session, uploader or "taipan", "package_uploaded", channel, events)
+
+
+def _ids(session: Session, subdir_id: int, rows: dict[str, PackageFile], new: list[str]) -> dict[str, int]:
+    """File name -> row id, for the files recorded: the rows already there, and those just inserted."""
+    ids = {filename: row.id for filename, row in rows.items()}
+    if new:
+        query = select(PackageFile.filename, PackageFile.id).where(
+            PackageFile.subdir_id == subdir_id, PackageFile.filename.in_(new)
+        )
+        ids.update((filename, file_id) for filename, file_id in session.execute(query))
+    return ids
+
+
+def _stored(channel: str, plan: _Plan, replaced: bool) -> Stored:
+    hashes = plan.checked.hashes
+    return Stored(channel, plan.checked.subdir, plan.filename, hashes.sha256, hashes.size, replaced)
 
 
 def _rows(session: Session, subdir_id: int, filenames: list[str]) -> dict[str, PackageFile]:

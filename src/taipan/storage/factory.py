@@ -5,14 +5,19 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 from taipan.settings import Settings
 from taipan.storage.base import Storage
 from taipan.storage.local import LocalStorage
 from taipan.storage.memory import MemoryStorage
-from taipan.storage.s3 import PART_SIZE, S3Storage, make_client
+
+if TYPE_CHECKING:
+    from taipan.storage.s3 import S3Storage
+
+S3_PART_SIZE = 8 * 1024 * 1024
+"""The default part size of multipart uploads to S3 (``Settings.s3_part_size``)."""
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,11 @@ class StorageConfig:
     s3_access_key_id: str = ""
     s3_secret_access_key: str = field(default="", repr=False)
     s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    s3_part_size: int = PART_SIZE
+    s3_part_size: int = S3_PART_SIZE
     s3_presign_endpoint_url: str = ""
 
 
+@runtime_checkable
 class Presigner(Protocol):
     """Storage that can hand out short-lived URLs for clients to GET an object directly."""
 
@@ -66,6 +72,9 @@ def storage_from_url(url: str) -> Storage:
 
 
 def _s3(config: StorageConfig, bucket: str, prefix: str) -> S3Storage:
+    # Imported here: boto3 takes ~0.2 s to import, which every command would pay otherwise.
+    from taipan.storage.s3 import S3Storage, make_client
+
     if not bucket:
         raise ValueError(f"storage URL {config.url!r} names no bucket: use s3://bucket/prefix")
     client = functools.partial(
@@ -89,4 +98,4 @@ def _s3(config: StorageConfig, bucket: str, prefix: str) -> S3Storage:
 
 def presigner(storage: Storage) -> Presigner | None:
     """The storage itself when it can presign downloads (S3), else None."""
-    return storage if isinstance(storage, S3Storage) else None
+    return storage if isinstance(storage, Presigner) else None

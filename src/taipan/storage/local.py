@@ -29,8 +29,11 @@ class LocalWriter:
 
     def close(self) -> ObjectInfo:
         self._file.close()
-        self._final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._tmp, self._final)
+        try:
+            os.replace(self._tmp, self._final)
+        except FileNotFoundError:  # the folder is new
+            self._final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._tmp, self._final)
         return _info(self._key, self._final)
 
     def abort(self) -> None:
@@ -81,9 +84,12 @@ class LocalStorage:
         return ObjectInfo(key=key, size=st.st_size, modified_ns=st.st_mtime_ns)
 
     def move(self, src: str, dst: str) -> ObjectInfo:
-        target = self._path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path(src), target)
+        source, target = self._path(src), self._path(dst)
+        try:
+            os.replace(source, target)
+        except FileNotFoundError:  # the target's folder is new (or the source is missing: raised again)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
         return _info(dst, target)
 
     def delete(self, key: str) -> None:

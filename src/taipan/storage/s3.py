@@ -32,13 +32,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from taipan.storage.base import ObjectInfo, check_key
+from taipan.storage.factory import S3_PART_SIZE
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
 MIB = 1024 * 1024
-PART_SIZE = 8 * MIB
+PART_SIZE = S3_PART_SIZE
 """Multipart upload part size: the most a writer holds in memory. S3's minimum is 5 MiB."""
 MIN_PART_SIZE = 5 * MIB
 COPY_LIMIT = 5 * 1024 * MIB

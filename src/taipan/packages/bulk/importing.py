@@ -24,6 +24,10 @@ from taipan.storage.base import Storage
 from taipan.storage.factory import StorageConfig
 
 IMPORT_UPLOADER = "taipan import"
+HELD_MAX = 128 * 1024
+"""Files up to this size are checked from memory and carried to the main process, not staged."""
+HELD_BUDGET = 64 * 1024 * 1024
+"""Bytes of such files the main process holds in its batches before it records one early."""
 
 
 @dataclass
@@ -117,16 +121,19 @@ class _Importer:
         self.report = report
         self.existing = existing
         self.seen: dict[tuple[str, str], str] = {}
-        self.batches: dict[str, list[tuple[Checked, str]]] = {}
-        """subdir -> checked files and their staged keys, waiting to be recorded."""
+        self.batches: dict[str, list[_Taken]] = {}
+        """subdir -> checked files and their staged keys or bytes, waiting to be recorded."""
+        self.held = 0
+        """Bytes of small files held in the batches."""
 
     def take(self, result: Result) -> None:
-        if result.checked is None or result.staged_key is None:
+        if result.checked is None:
             self.report.problems.append(Problem(result.job.location, result.error or "invalid"))
             return
         target = (result.checked.subdir, result.job.filename)
         if target in self.seen or (not self.force and target in self.existing):
-            self.storage.delete(result.staged_key)
+            if result.staged_key is not None:
+                self.storage.delete(result.staged_key)
             if target in self.seen:
                 self.report.problems.append(Problem(result.job.location, f"the same file as {self.seen[target]}"))
             else:
@@ -134,9 +141,12 @@ class _Importer:
             return
         self.seen[target] = result.job.location
         batch = self.batches.setdefault(result.checked.subdir, [])
-        batch.append((result.checked, result.staged_key))
+        batch.append(_Taken(result.checked, result.staged_key, result.data))
+        self.held += len(result.data or b"")
         if len(batch) >= BATCH:
             self._flush(result.checked.subdir)
+        while self.held > HELD_BUDGET:  # many subdirs' batches, each holding small files' bytes
+            self._flush(max(self.batches, key=lambda subdir: len(self.batches[subdir])))
 
     def flush_all(self) -> None:
         for subdir in list(self.batches):
@@ -149,13 +159,16 @@ class _Importer:
 
     def _flush(self, subdir: str) -> None:
         batch = self.batches.pop(subdir)
+        self.held -= sum(len(taken.data or b"") for taken in batch)
         try:
             if not self.force:
                 batch = self._drop_existing(subdir, batch)
-            stored = record_files(self.db, self.storage, self.channel, batch, self.force, IMPORT_UPLOADER)
+            items = [(taken.checked, taken.staged_key) for taken in batch]
+            held = {str(taken.checked.filename): taken.data for taken in batch if taken.data is not None}
+            stored = record_files(self.db, self.storage, self.channel, items, self.force, IMPORT_UPLOADER, held=held)
         except Conflict as exc:
             # An upload of one of these files won the race in the last few milliseconds.
-            self.report.problems.extend(Problem(f"{subdir}/{c.filename}", str(exc)) for c, _ in batch)
+            self.report.problems.extend(Problem(f"{subdir}/{taken.checked.filename}", str(exc)) for taken in batch)
             self._delete(batch)  # the ones record_files had moved are gone already
             return
         except BaseException:
@@ -164,17 +177,27 @@ class _Importer:
         self.report.imported += sum(not s.replaced for s in stored)
         self.report.replaced += sum(s.replaced for s in stored)
 
-    def _drop_existing(self, subdir: str, batch: list[tuple[Checked, str]]) -> list[tuple[Checked, str]]:
+    def _drop_existing(self, subdir: str, batch: list[_Taken]) -> list[_Taken]:
         """Looked at again just before recording: uploads may have landed since the import began."""
-        now = _existing_files(self.db, self.channel, subdir, [str(c.filename) for c, _ in batch])
-        dropped = [item for item in batch if str(item[0].filename) in now]
+        now = _existing_files(self.db, self.channel, subdir, [str(taken.checked.filename) for taken in batch])
+        dropped = [taken for taken in batch if str(taken.checked.filename) in now]
         self._delete(dropped)
         self.report.skipped += len(dropped)
-        return [item for item in batch if str(item[0].filename) not in now]
+        return [taken for taken in batch if str(taken.checked.filename) not in now]
 
-    def _delete(self, batch: list[tuple[Checked, str]]) -> None:
-        for _, key in batch:
-            self.storage.delete(key)
+    def _delete(self, batch: list[_Taken]) -> None:
+        for taken in batch:
+            if taken.staged_key is not None:
+                self.storage.delete(taken.staged_key)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A checked file waiting in a batch: staged at ``staged_key``, or held as ``data``."""
+
+    checked: Checked
+    staged_key: str | None
+    data: bytes | None
 
 
 def ensure_channel(db: Database, channel: str, *, create: bool, private: bool) -> bool:
@@ -223,11 +246,20 @@ def _existing_files(db: Database, channel: str, subdir: str, filenames: list[str
 
 
 def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
-    """Copy a local file into a staging key, hashing as it goes, then check the staged bytes as an upload."""
+    """Check a local file as an upload is checked, from the very bytes that will be stored.
+
+    A small file is read into memory once, hashed and checked there, and its bytes go back
+    with the result (the main process writes them to their final key: on an object store
+    that is one request per file instead of a staging PUT and a move). A larger one is
+    copied into a staging key, hashing as it goes, and checked from the staged copy."""
     try:
-        if os.stat(job.location).st_size > limits.max_size:  # refuse before copying a huge file
+        size = os.stat(job.location).st_size
+        if size > limits.max_size:  # refuse before copying a huge file
             raise TooLarge(f"{job.filename} is larger than the limit of {limits.max_size} bytes")
-        staged, data = _stage(job.location, storage)
+        if size <= HELD_MAX:
+            staged, held = _read(job.location, size)
+        else:
+            staged, held = _stage(job.location, storage), None
     except (TaipanError, OSError) as exc:
         return Result(job, None, message(exc))
     try:
@@ -238,31 +270,40 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
             max_size=limits.max_size,
             max_ratio=limits.max_ratio,
             expected_subdir=job.subdir,
-            data=data,
+            data=held,
         )
     except (TaipanError, OSError) as exc:
-        storage.delete(staged.key)
+        if held is None:
+            storage.delete(staged.key)
         return Result(job, None, message(exc))
+    if held is not None:
+        return Result(job, checked, None, data=held)
     return Result(job, checked, None, staged.key)
 
 
-def _stage(path: str, storage: Storage) -> tuple[Staged, bytes | None]:
-    """Copy a file into staging, hashing it; its bytes too when it fits in one chunk, so that it
-    is checked from the very bytes staged without reading them back (a GET, on S3)."""
+def _read(path: str, size: int) -> tuple[Staged, bytes]:
+    """A small file's bytes and their hashes (as a staged file's, with no key: it is nowhere in storage)."""
+    with open(path, "rb") as src:
+        data = src.read(size + 1)
+    if len(data) > size:
+        raise OSError(f"{path} grew while it was read")
+    hasher = StreamHasher()
+    hasher.update(data)
+    return Staged("", hasher.result()), data
+
+
+def _stage(path: str, storage: Storage) -> Staged:
+    """Copy a file into staging, hashing it."""
     key = staging_key("import-")
     writer = storage.writer(key)
     hasher = StreamHasher()
-    chunks = 0
-    held: bytes | None = None
     try:
         with open(path, "rb") as src:
             while chunk := src.read(CHUNK):
                 hasher.update(chunk)
                 writer.write(chunk)
-                held = chunk if chunks == 0 else None
-                chunks += 1
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    return Staged(key, hasher.result()), held
+    return Staged(key, hasher.result())

@@ -50,7 +50,9 @@ class Result:
     checked: Checked | None
     error: str | None
     staged_key: str | None = None
-    """Import: where the worker staged the bytes it hashed and checked (None when refused)."""
+    """Import: where the worker staged the bytes it hashed and checked (None when refused or held)."""
+    data: bytes | None = None
+    """Import: a small file's bytes, checked from memory and carried back instead of staged."""
 
 
 def message(exc: Exception) -> str:
