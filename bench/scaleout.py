@@ -143,10 +143,13 @@ class Server:
 
 
 @contextmanager
-def site(backend: str, tmp: Path) -> Iterator[Site]:
+def site(backend: str, tmp: Path, src: Path | None = None) -> Iterator[Site]:
+    """A fresh database + storage; ``src``: run the ``taipan`` code in that folder (default: the checkout's)."""
     data_dir = tmp / f"data-{uuid.uuid4().hex[:6]}"
     data_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAIPAN_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     env |= {"TAIPAN_DATA_DIR": str(data_dir), "TAIPAN_LOG_LEVEL": "warning", "TAIPAN_HOST": "127.0.0.1"}
     if backend == "sqlite":
         yield Site(data_dir, env)
@@ -322,7 +325,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per figure")
+    parser.add_argument(
+        "--import-only",
+        nargs="*",
+        metavar="REV",
+        help="measure only the import, of each git revision given (default: the working tree), side by side",
+    )
     args = parser.parse_args()
+    if args.import_only is not None:
+        import_only(args.records, args.backends, args.import_only or ["worktree"])
+        return
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     print(f"machine: {os.cpu_count()} CPUs; code: {commit.stdout.strip()} (+ working tree)")
     imports, latency, serving, multi = [], [], [], []
@@ -352,6 +364,31 @@ def main() -> None:
     print(table(["backend", "records", "file, answer, processes", "req/s"], serving))
     print("\nThree processes, 60 concurrent uploads into one subdir\n")
     print(table(["backend", "wall s", "uploads/s", "median ms", "p95 ms"], multi))
+
+
+def import_only(records: list[int], backends: list[str], revs: list[str]) -> None:
+    """``taipan import`` alone, for each revision on each backend and size, interleaved, best of two."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import seed
+
+    print(f"machine: {seed.machine()}")
+    sources = {rev: seed.snapshot(rev) for rev in revs}
+    for rev, src in sources.items():
+        print(f"{rev}: {seed.describe(src)}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="taipan-bench-scaleout-") as tmp:
+        for n in records:
+            package_folder(n)
+            for backend in backends:
+                for rev, src in sources.items():
+                    rates = []
+                    for _ in range(2):
+                        with site(backend, Path(tmp), src) as s, s.serve() as server:
+                            rates.append(import_rate(s, server, n))
+                    rows.append([backend, n, rev, f"{max(rates):,.0f}"])
+                    print(f"{backend} {n} {rev}: import {max(rates):,.0f} packages/s", file=sys.stderr)
+    print("\nImport (`taipan import`, default -j; best of two)\n")
+    print(table(["backend", "packages", "code", "packages/s"], rows))
 
 
 if __name__ == "__main__":

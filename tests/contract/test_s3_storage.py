@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from taipan.storage.s3 import MIB, READ_BLOCK_MAX, S3Storage
 from tests.support.s3 import s3_server
@@ -165,3 +166,58 @@ def test_presigned_url(s3: S3Storage) -> None:
 def _range_size(header: str) -> int:
     start, end = header.removeprefix("bytes=").split("-")
     return int(end) - int(start) + 1
+
+
+@pytest.fixture
+def requests(s3: S3Storage) -> Iterator[list[str]]:
+    """The operation name of every request the adapter sends while the test runs."""
+    seen: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        seen.append(model.name)
+
+    s3.client.meta.events.register("before-call.s3", record)
+    yield seen
+    s3.client.meta.events.unregister("before-call.s3", record)
+
+
+def test_put_many_reads_times_back_with_a_listing_not_a_head_each(s3: S3Storage, requests: list[str]) -> None:
+    for i in range(0, 300, 3):  # other objects of the folder, between and around the new ones
+        writer = s3.writer(f"ch/linux-64/f{i:04d}")
+        writer.write(b"old")
+        writer.close()
+    requests.clear()
+    items = [(f"ch/linux-64/f{i:04d}", b"new") for i in range(1, 300, 3)] + [("ch/noarch/n", b"n")]
+    infos = s3.put_many(items)
+    assert requests.count("PutObject") == len(items)
+    assert requests.count("ListObjectsV2") == 2  # one listing per folder
+    assert "HeadObject" not in requests
+    assert [s3.stat(key) for key, _ in items] == infos
+
+
+def test_delete_many_is_one_request_per_thousand_keys(s3: S3Storage, requests: list[str]) -> None:
+    keys = [f"d/{i}" for i in range(1500)]
+    s3.put_many([(key, b".") for key in keys[:20]])
+    requests.clear()
+    s3.delete_many(keys)
+    assert requests == ["DeleteObjects", "DeleteObjects"]
+    assert list(s3.list("d/")) == []
+
+
+def test_a_store_without_multi_object_delete_gets_one_delete_each(s3: S3Storage, requests: list[str]) -> None:
+    refused: list[int] = []
+
+    def refuse(**_: Any) -> None:
+        refused.append(1)
+        raise ClientError({"Error": {"Code": "NotImplemented", "Message": "no"}}, "DeleteObjects")
+
+    s3.put_many([("e/1", b"."), ("e/2", b".")])
+    s3.client.meta.events.register("before-call.s3.DeleteObjects", refuse)
+    try:
+        s3.delete_many(["e/1", "e/2"])
+        s3.delete_many(["e/3"])
+    finally:
+        s3.client.meta.events.unregister("before-call.s3.DeleteObjects", refuse)
+    assert list(s3.list("e/")) == []
+    assert len(refused) == 1  # refused once, never asked again
+    assert requests.count("DeleteObject") == 3

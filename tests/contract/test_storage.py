@@ -240,6 +240,29 @@ def test_delete_missing_is_fine(storage: Storage) -> None:
     storage.delete("no-such-key")
 
 
+def test_delete_many(storage: Storage) -> None:
+    for key in ("ch/a", "ch/b", "ch/sub/c", "other/d"):
+        put(storage, key, b".")
+    storage.delete_many(["ch/a", "ch/sub/c", "ch/missing", "nowhere/at/all"])
+    assert keys(storage) == ["ch/b", "other/d"]
+    storage.delete_many([])
+    assert keys(storage) == ["ch/b", "other/d"]
+
+
+def test_put_many_writes_each_and_reports_what_stat_reports(storage: Storage) -> None:
+    put(storage, "ch/linux-64/b", b"old")
+    put(storage, "ch/linux-64/bb", b"neighbour")
+    items = [("ch/linux-64/b", b"new"), ("ch/linux-64/a", b""), ("ch/noarch/c", b"x" * 1000), ("top", b"t")]
+    infos = storage.put_many(items)
+    assert [info.key for info in infos] == [key for key, _ in items]
+    for (key, data), info in zip(items, infos, strict=True):
+        assert read(storage, key) == data
+        assert storage.stat(key) == info
+        assert info.size == len(data)
+    assert read(storage, "ch/linux-64/bb") == b"neighbour"
+    assert storage.put_many([]) == []
+
+
 def test_delete_prefix(storage: Storage) -> None:
     for key in ("ch/noarch/a", "ch/noarch/sub/b", "ch/noarchx/c", "ch/linux-64/d", "other/noarch/e"):
         put(storage, key, b".")

@@ -43,31 +43,26 @@ class Moves:
         self._retired: list[str] = []
 
     def place_all(self, placements: Sequence[Placement]) -> dict[str, Placed]:
-        """Put each file (and its attestation) in place: as many at once as the storage is worth asking at once."""
+        """Put each file (and its attestation) in place: as many at once as the storage is worth asking at once.
+
+        Files held in memory go in with one ``put_many``; staged ones are moved. Where a
+        file comes without an attestation, whatever lies at its attestation's key is
+        deleted (all with one ``delete_many``): a crash's leftover there would be taken
+        for this file's bundle by a rebuild."""
         for placement in placements:
             self._placed += [placement.key, objects.attestation_of(placement.key)]
-        placed = self._each(self._place, placements)
-        return {p.key: done for p, done in zip(placements, placed, strict=True)}
+        held = [(p.key, p.data) for p in placements if p.data is not None]
+        infos = {key: info for (key, _), info in zip(held, self.storage.put_many(held), strict=True)}
+        staged = [p for p in placements if p.data is None]
+        infos.update(zip([p.key for p in staged], self._each(self._move, staged), strict=True))
+        bundles = [(p.attestation, objects.attestation_of(p.key)) for p in placements if p.attestation is not None]
+        self._each(lambda pair: self.storage.move(*pair), bundles)
+        self.storage.delete_many([objects.attestation_of(p.key) for p in placements if p.attestation is None])
+        return {p.key: Placed(infos[p.key], p.attestation is not None) for p in placements}
 
-    def _place(self, placement: Placement) -> Placed:
-        if placement.data is not None:
-            writer = self.storage.writer(placement.key)
-            try:
-                writer.write(placement.data)
-            except BaseException:
-                writer.abort()
-                raise
-            info = writer.close()
-        else:
-            assert placement.staged_key is not None
-            info = self.storage.move(placement.staged_key, placement.key)
-        target = objects.attestation_of(placement.key)
-        if placement.attestation is None:
-            # A crash's leftover there would be taken for this file's bundle by a rebuild.
-            self.storage.delete(target)
-            return Placed(info, False)
-        self.storage.move(placement.attestation, target)
-        return Placed(info, True)
+    def _move(self, placement: Placement) -> ObjectInfo:
+        assert placement.staged_key is not None, "a placement is staged or held"
+        return self.storage.move(placement.staged_key, placement.key)
 
     def _each(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if self.storage.parallel_requests <= 1 or len(items) <= 1:
@@ -80,7 +75,7 @@ class Moves:
         self._retired += [key, objects.attestation_of(key)]
 
     def undo(self) -> None:
-        self._each(self.storage.delete, list(reversed(self._placed)))
+        self.storage.delete_many(list(reversed(self._placed)))
 
     def done(self) -> None:
-        self._each(self.storage.delete, self._retired)
+        self.storage.delete_many(self._retired)

@@ -6,7 +6,7 @@ their vendor's errors: a missing object is ``FileNotFoundError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -54,8 +54,17 @@ class Storage(Protocol):
         """Make ``src``'s bytes appear at ``dst`` (replacing it at once), and remove ``src``."""
         ...
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
+        """Write several small objects at once, each replaced at once as a writer's close would;
+        their infos, in the order given. Not atomic as a whole: on failure some may be written."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove one object; a missing one is not an error."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """:meth:`delete` of several objects, in as few requests as the store allows."""
         ...
 
     def delete_prefix(self, prefix: str) -> None:
@@ -82,3 +91,17 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
         raise ValueError(f"bad storage key {key!r}")
     return key
+
+
+def put_each(storage: Storage, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
+    """``put_many`` one writer at a time: for stores where each write is a cheap local call."""
+    infos = []
+    for key, data in items:
+        writer = storage.writer(key)
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        infos.append(writer.close())
+    return infos

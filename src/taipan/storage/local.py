@@ -7,11 +7,11 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from taipan.storage.base import ObjectInfo, check_key
+from taipan.storage.base import ObjectInfo, check_key, put_each
 
 CHUNK = 1024 * 1024
 TMP_DIR = ".tmp"
@@ -92,8 +92,15 @@ class LocalStorage:
             os.replace(source, target)
         return _info(dst, target)
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
+        return put_each(self, items)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO
 
-from taipan.storage.base import ObjectInfo, check_key
+from taipan.storage.base import ObjectInfo, check_key, put_each
 
 
 class MemoryWriter:
@@ -73,9 +73,16 @@ class MemoryStorage:
             self._objects[dst] = (data, time.time_ns())
             return self._stat(dst)
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
+        return put_each(self, items)
+
     def delete(self, key: str) -> None:
         with self._lock:
             self._objects.pop(check_key(key), None)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.delete(key)
 
     def delete_prefix(self, prefix: str) -> None:
         with self._lock:

@@ -10,7 +10,11 @@ Keys live under ``prefix`` in one bucket. What the port promises, and how S3 giv
 - ``modified_ns``: S3's LastModified, truncated to whole seconds, because a HEAD
   answers in an HTTP date (seconds) while a listing may carry milliseconds: every
   ``stat``, ``list`` and the info returned by ``close``/``move`` agree to the second;
-- a missing object (NoSuchKey, 404) is ``FileNotFoundError``; a missing bucket is not.
+- a missing object (NoSuchKey, 404) is ``FileNotFoundError``; a missing bucket is not;
+- ``put_many``: the PUTs go 16 at a time, and their LastModified is read back with one
+  listing per thousand objects of a folder rather than a HEAD each (a HEAD for any the
+  listing does not show); ``delete_many``: DeleteObjects, a thousand keys a request, or
+  one DELETE each where the store refuses it (GCS's XML API has no multi-object delete).
 
 A process killed during a multipart upload leaves an incomplete upload that no listing
 shows; ``remove_partial_writes`` aborts those begun before a cutoff (every server runs it
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -261,6 +265,8 @@ class S3Storage:
         self.copy_limit = copy_limit
         self.copy_part_size = copy_part_size
         self._presign_client = presign_client or client
+        self._multi_delete = True
+        """Whether the store takes DeleteObjects; False after the first refusal."""
 
     def name(self, key: str) -> str:
         """The S3 object name of ``key``."""
@@ -369,16 +375,76 @@ class S3Storage:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=target, UploadId=upload_id)
             raise
 
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
+        names = {key: self.name(key) for key, _ in items}
+        small = [(key, data) for key, data in items if len(data) < self.part_size]
+        with ThreadPoolExecutor(max(1, min(self.parallel_requests, len(small)))) as pool:
+            for _ in pool.map(
+                lambda item: self.client.put_object(Bucket=self.bucket, Key=names[item[0]], Body=item[1]), small
+            ):
+                pass
+        for key, data in items:
+            if len(data) >= self.part_size:  # not what put_many is for, but the writer knows how
+                writer = self.writer(key)
+                writer.write(data)
+                writer.close()
+        listed = self._listed(list(names))
+        return [listed.get(key) or self.info(key) for key, _ in items]
+
+    def _listed(self, keys: list[str]) -> dict[str, ObjectInfo]:
+        """The infos of ``keys`` from a listing of each folder they are in, over the range of names they span.
+
+        Reads at most one page more per folder than its keys fill; a key not found by then
+        (a store whose listing lags, or names spread thinly over a large folder) is left
+        out, for the caller to HEAD."""
+        folders: dict[str, list[str]] = {}
+        for key in keys:
+            folders.setdefault(key.rpartition("/")[0], []).append(self.name(key))
+        found: dict[str, ObjectInfo] = {}
+        for names in folders.values():
+            names.sort()
+            wanted, last = set(names), names[-1]
+            folder = names[0][: names[0].rfind("/") + 1]
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder, Delimiter="/", StartAfter=names[0][:-1]
+            )
+            for number, page in enumerate(pages, start=1):
+                contents = page.get("Contents", [])
+                for item in contents:
+                    if item["Key"] in wanted:
+                        key = item["Key"][len(self.prefix) :]
+                        found[key] = ObjectInfo(key, item["Size"], _seconds_ns(item["LastModified"]))
+                if not contents or contents[-1]["Key"] >= last or number > len(names) // 1000 + 1:
+                    break
+        return found
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.name(key))
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self._delete_names([self.name(key) for key in keys])
+
+    def _delete_names(self, names: list[str]) -> None:
+        left = names
+        while left and self._multi_delete:
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": name} for name in left[:1000]], "Quiet": True}
+                )
+            except ClientError:
+                # No multi-object delete here (GCS), or a checksum it will not take: one DELETE each from now on.
+                self._multi_delete = False
+                break
+            if answer.get("Errors"):
+                break  # those go one DELETE each below, where a real failure raises
+            left = left[1000:]
+        if left:
+            with ThreadPoolExecutor(DELETE_THREADS) as pool:
+                for _ in pool.map(lambda name: self.client.delete_object(Bucket=self.bucket, Key=name), left):
+                    pass
+
     def delete_prefix(self, prefix: str) -> None:
-        # One DELETE per object, a few at a time: multi-object delete (DeleteObjects) is
-        # missing from some S3-compatible stores (GCS) and wants checksums others refuse.
-        names = [self.prefix + info.key for info in self.list(prefix)]
-        with ThreadPoolExecutor(DELETE_THREADS) as pool:
-            for _ in pool.map(lambda name: self.client.delete_object(Bucket=self.bucket, Key=name), names):
-                pass
+        self._delete_names([self.prefix + info.key for info in self.list(prefix)])
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         if prefix:
