@@ -148,6 +148,7 @@ def site(backend: str, tmp: Path, src: Path | None = None) -> Iterator[Site]:
     data_dir = tmp / f"data-{uuid.uuid4().hex[:6]}"
     data_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAIPAN_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as in any installed program
     if src is not None:
         env["PYTHONPATH"] = str(src)
     env |= {"TAIPAN_DATA_DIR": str(data_dir), "TAIPAN_LOG_LEVEL": "warning", "TAIPAN_HOST": "127.0.0.1"}

@@ -238,6 +238,9 @@ def src_digest(src: Path) -> str:
 def taipan_env(src: Path, data_dir: Path, port: int | None = None) -> dict[str, str]:
     """Environment for a ``taipan`` process running the code in ``src`` on ``data_dir``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAIPAN_")}
+    # Bytecode is cached, as in any installed Python program: with PYTHONDONTWRITEBYTECODE
+    # (set on our machines) every process compiled all it imported (~1 s per command).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(src)
     env["TAIPAN_DATA_DIR"] = str(data_dir)
     env["TAIPAN_HOST"] = "127.0.0.1"
