@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,7 +16,17 @@ from taipan.db.models import Channel, PackageFile, Subdir
 from taipan.db.upsert import insert_or_ignore
 from taipan.errors import Conflict, NotFound, TaipanError, TooLarge
 from taipan.indexing.state import ensure_subdir
-from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
+from taipan.packages.bulk.pool import (
+    BATCH,
+    CHUNK,
+    Job,
+    Limits,
+    Result,
+    default_workers,
+    in_flight,
+    message,
+    run_jobs,
+)
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
 from taipan.packages.ingest import Checked, Staged, check_package, record_files
 from taipan.packages.staging import staging_key
@@ -25,9 +35,11 @@ from taipan.storage.factory import StorageConfig
 
 IMPORT_UPLOADER = "taipan import"
 HELD_MAX = 128 * 1024
-"""Files up to this size are checked from memory and carried to the main process, not staged."""
+"""Files up to this size are checked from memory and carried to the main process, not staged
+(less with many workers: HELD_BUDGET bounds what the results in flight can hold)."""
 HELD_BUDGET = 64 * 1024 * 1024
-"""Bytes of such files the main process holds in its batches before it records one early."""
+"""Bytes of such files on their way from the workers, and again held in the main process's
+batches (where reaching it records a batch early)."""
 
 
 @dataclass
@@ -62,9 +74,10 @@ def import_folder(
     ``force``; invalid files are reported in the result and skipped. Raises NotFound for
     a missing channel unless ``create`` (then it is made without an owner, ``private`` or not).
 
-    Workers copy each file into a staging key of the storage they open from
-    ``storage_url``, hashing the bytes as they write them, and check the staged copy as
-    an upload is checked; without ``storage_url`` all of it happens in this process.
+    Workers check each file as an upload is checked: a small one from its bytes read into
+    memory (which go back with the result, to be written to their final key), a larger one
+    from a copy they stage in the storage they open from ``storage_url``, hashing the bytes
+    as they write them. Without ``storage_url`` all of it happens in this process.
     """
     progress = progress or Silent()
     created = ensure_channel(db, channel, create=create, private=private)
@@ -78,8 +91,10 @@ def import_folder(
         progress.advance(report.skipped)
         jobs = todo
     importer = _Importer(db, storage, channel, force, report, existing)
+    workers = workers or default_workers()
+    limits = replace(limits, hold_up_to=min(HELD_MAX, HELD_BUDGET // in_flight(workers)))
     try:
-        for result in run_jobs(jobs, _stage_and_check, limits, storage, storage_url, workers or default_workers()):
+        for result in run_jobs(jobs, _stage_and_check, limits, storage, storage_url, workers):
             importer.take(result)
             progress.advance()
         importer.flush_all()
@@ -256,7 +271,7 @@ def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
         size = os.stat(job.location).st_size
         if size > limits.max_size:  # refuse before copying a huge file
             raise TooLarge(f"{job.filename} is larger than the limit of {limits.max_size} bytes")
-        if size <= HELD_MAX:
+        if size <= limits.hold_up_to:
             staged, held = _read(job.location, size)
         else:
             staged, held = _stage(job.location, storage), None

@@ -33,6 +33,13 @@ IN_FLIGHT = 4
 class Limits:
     max_size: int
     max_ratio: int
+    hold_up_to: int = 0
+    """Import: files up to this many bytes are checked from memory and carried back, not staged."""
+
+
+def in_flight(workers: int) -> int:
+    """How many jobs' results can be on their way back at once (see :func:`run_jobs`)."""
+    return max(1, workers) * IN_FLIGHT * CHUNK_JOBS
 
 
 @dataclass(frozen=True)
