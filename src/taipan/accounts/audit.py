@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from taipan.db.engine import Database
@@ -50,7 +51,7 @@ def record_many(
             {"at_ms": at, "actor": actor, "action": action, "channel": channel, "target": target, "detail": detail}
             for target, detail in targets
         ]
-        session.execute(insert(AuditEvent), rows)
+        session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
 
 
 def events(

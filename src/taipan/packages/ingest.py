@@ -15,9 +15,10 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from taipan.accounts import audit
@@ -254,7 +255,7 @@ def record_files(
             ]
             new = [values for values in recorded if values is not None]
             if new:
-                session.execute(insert(PackageFile), new)
+                session.execute(insert(cast(Table, PackageFile.__table__)), new)  # Core: no ORM bookkeeping per row
             ids = _ids(session, subdir_id, rows, [str(values["filename"]) for values in new])
             results = [_stored(channel, plan, plan.filename in rows) for plan in plans]
             moved = [stored for plan, stored in zip(plans, results, strict=True) if not plan.in_place]
