@@ -19,7 +19,8 @@ from sqlalchemy import Connection, event
 
 import seed
 from taipan.conda.hashing import StreamHasher
-from taipan.packages.ingest import Staged, check_package, record_files
+from taipan.packages.checks import Staged, check_package
+from taipan.packages.ingest import record_files
 from taipan.services import build_services
 from taipan.settings import load_settings
 from taipan.storage.base import STAGING_PREFIX

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from taipan.conda.hashing import StreamHasher
-from taipan.packages.ingest import Checked, Staged, check_package, record_files
+from taipan.packages.checks import Checked, Staged, check_package
+from taipan.packages.ingest import record_files
 from taipan.services import Services, build_services
 from taipan.settings import load_settings
 from taipan.storage.base import STAGING_PREFIX

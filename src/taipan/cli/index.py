@@ -15,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from taipan.cli.options import make_settings, settings_options
 from taipan.db import migrate
 from taipan.errors import NotFound, TaipanError
-from taipan.packages.bulk import Limits, Problem, default_workers, import_folder, rebuild_index
+from taipan.packages.bulk.importing import import_folder
+from taipan.packages.bulk.pool import Limits, default_workers
+from taipan.packages.bulk.rebuild import rebuild_index
+from taipan.packages.bulk.reporting import Problem
 from taipan.services import Services, build_services
 from taipan.settings import Settings
 from taipan.storage.factory import storage_config

@@ -11,7 +11,6 @@ point serves bytes their record does not describe.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,39 +24,21 @@ from taipan.accounts import audit
 from taipan.accounts.principal import Principal, Role
 from taipan.channels import access
 from taipan.channels.service import channel_id
-from taipan.conda.archive import PackageMetadata, read_package
-from taipan.conda.names import DEFAULT_LABEL, Filename, check_label, parse_filename
-from taipan.conda.records import Hashes, build_record, check_index, dump_record
+from taipan.conda.names import DEFAULT_LABEL, check_label
+from taipan.conda.records import build_record, dump_record
 from taipan.db.engine import Database
 from taipan.db.models import Channel, FileLabel, PackageFile, Subdir, now_ms
 from taipan.db.upsert import insert_many_or_ignore
-from taipan.errors import ChecksumMismatch, Conflict, InvalidInput, InvalidPackage, TaipanError, TooLarge
+from taipan.errors import Conflict, InvalidInput, TaipanError, TooLarge
 from taipan.indexing.state import assign_labels, ensure_subdir, lock_subdir, refresh_shards
 from taipan.metrics import Metrics
 from taipan.packages import objects
+from taipan.packages.checks import Checked, Staged, check_package
 from taipan.packages.moves import Moves, Placed, Placement
 from taipan.packages.staging import staging_key
 from taipan.storage.base import Storage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A received file sitting in storage at ``key``, with the hashes of what was received."""
-
-    key: str
-    hashes: Hashes
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A package that passed every check, ready to be recorded."""
-
-    filename: Filename
-    subdir: str
-    hashes: Hashes
-    metadata: PackageMetadata
 
 
 @dataclass(frozen=True)
@@ -83,38 +64,6 @@ def check_attestation(data: bytes) -> None:
         raise InvalidInput("the attestation is not JSON: send a Sigstore bundle") from None
     if not isinstance(bundle, dict):
         raise InvalidInput("the attestation must be a JSON object: send a Sigstore bundle")
-
-
-def check_package(
-    storage: Storage,
-    staged: Staged,
-    filename: str,
-    *,
-    max_size: int,
-    max_ratio: int,
-    expected_sha256: str | None = None,
-    expected_subdir: str | None = None,
-    data: bytes | None = None,
-) -> Checked:
-    """Every check an upload must pass; raises InvalidPackage, ChecksumMismatch or TooLarge.
-
-    ``data``: the staged bytes, when the caller holds them (a small imported file): read
-    from memory instead of from storage again."""
-    parsed = parse_filename(filename)
-    if staged.hashes.size > max_size:
-        raise TooLarge(f"{filename} is {staged.hashes.size} bytes; the limit is {max_size}")
-    if expected_sha256 is not None and expected_sha256.strip().lower() != staged.hashes.sha256:
-        raise ChecksumMismatch(
-            f"SHA-256 mismatch for {filename}: the client sent {expected_sha256.strip().lower()}, "
-            f"the bytes received hash to {staged.hashes.sha256}"
-        )
-    with io.BytesIO(data) if data is not None else storage.open(staged.key) as f:
-        metadata = read_package(f, filename, staged.hashes.size, max_ratio)
-    check_index(metadata.index, parsed)
-    subdir = metadata.index["subdir"]
-    if expected_subdir is not None and expected_subdir != subdir:
-        raise InvalidPackage(f"{filename} is built for {subdir!r}, not {expected_subdir!r}")
-    return Checked(parsed, subdir, staged.hashes, metadata)
 
 
 class Ingestor:

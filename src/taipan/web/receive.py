@@ -32,7 +32,7 @@ from starlette.requests import Request
 
 from taipan.conda.hashing import StreamHasher
 from taipan.errors import InvalidInput, TooLarge
-from taipan.packages.ingest import Staged
+from taipan.packages.checks import Staged
 from taipan.packages.staging import StagingScope
 from taipan.settings import Settings
 from taipan.storage.base import Writer

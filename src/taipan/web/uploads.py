@@ -31,7 +31,8 @@ from starlette.responses import Response
 
 from taipan.accounts.principal import Principal
 from taipan.errors import TaipanError
-from taipan.packages.ingest import Staged, Stored
+from taipan.packages.checks import Staged
+from taipan.packages.ingest import Stored
 from taipan.packages.staging import Staging, StagingScope, UploadTooSlow
 from taipan.services import Services
 from taipan.web import auth, receive

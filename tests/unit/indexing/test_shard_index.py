@@ -26,7 +26,8 @@ from taipan.db.models import FileLabel, IndexPiece, PackageFile, ShardPointer
 from taipan.errors import Conflict, NotFound
 from taipan.indexing import artifacts, blocks
 from taipan.indexing.artifacts import IndexFiles
-from taipan.packages.ingest import Staged, check_package, record_files
+from taipan.packages.checks import Staged, check_package
+from taipan.packages.ingest import record_files
 from taipan.packages.labels import change_labels, promote
 from taipan.packages.remove import delete_file
 from taipan.storage.memory import MemoryStorage

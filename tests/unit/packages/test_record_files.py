@@ -12,7 +12,8 @@ from taipan.conda.hashing import StreamHasher
 from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.packages import ingest
-from taipan.packages.ingest import Staged, check_package, record_files
+from taipan.packages.checks import Staged, check_package
+from taipan.packages.ingest import record_files
 from taipan.storage.base import ObjectInfo
 from taipan.storage.memory import MemoryStorage
 from tests.support import packages

@@ -15,8 +15,9 @@ from taipan.db import migrate
 from taipan.db.engine import Database
 from taipan.errors import Conflict, Forbidden, NotFound
 from taipan.packages import read_model, search
+from taipan.packages.checks import Staged
 from taipan.packages.downloads import DownloadCounter
-from taipan.packages.ingest import Ingestor, Staged
+from taipan.packages.ingest import Ingestor
 from taipan.storage.memory import MemoryStorage
 from tests.support import packages
 from tests.support.accounts import PASSWORD

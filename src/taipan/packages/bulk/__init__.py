@@ -11,23 +11,7 @@ are written straight to their final keys (``Storage.put_many``: on S3, one PUT p
 (one revision bump, one statement each for the rows, audit events, labels and shards),
 with the same guarantee as an upload: a file is in place exactly when its record is
 committed.
+
+The modules are imported one by one (``taipan.packages.bulk.importing``, ``.rebuild``):
+this package imports none of them, so that a worker importing ``.work`` loads only that.
 """
-
-from taipan.packages.bulk.importing import IMPORT_UPLOADER, ImportReport, ensure_channel, find_packages, import_folder
-from taipan.packages.bulk.pool import Limits, default_workers
-from taipan.packages.bulk.rebuild import RebuildReport, rebuild_index
-from taipan.packages.bulk.reporting import Problem, Progress
-
-__all__ = [
-    "IMPORT_UPLOADER",
-    "ImportReport",
-    "Limits",
-    "Problem",
-    "Progress",
-    "RebuildReport",
-    "default_workers",
-    "ensure_channel",
-    "find_packages",
-    "import_folder",
-    "rebuild_index",
-]

@@ -9,27 +9,25 @@ from pathlib import Path
 from sqlalchemy import select
 
 from taipan.channels.service import channel_id
-from taipan.conda.hashing import StreamHasher
 from taipan.conda.names import EXTENSIONS, check_channel_name, is_subdir
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, Subdir
 from taipan.db.upsert import insert_or_ignore
-from taipan.errors import Conflict, NotFound, TaipanError, TooLarge
+from taipan.errors import Conflict, NotFound
 from taipan.indexing.state import ensure_subdir
 from taipan.packages.bulk.pool import (
     BATCH,
-    CHUNK,
     Job,
     Limits,
     Result,
     default_workers,
     in_flight,
-    message,
     run_jobs,
 )
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
-from taipan.packages.ingest import Checked, Staged, check_package, record_files
-from taipan.packages.staging import staging_key
+from taipan.packages.bulk.work import stage_and_check
+from taipan.packages.checks import Checked
+from taipan.packages.ingest import record_files
 from taipan.storage.base import Storage
 from taipan.storage.factory import StorageConfig
 
@@ -94,7 +92,7 @@ def import_folder(
     workers = workers or default_workers()
     limits = replace(limits, hold_up_to=min(HELD_MAX, HELD_BUDGET // in_flight(workers)))
     try:
-        for result in run_jobs(jobs, _stage_and_check, limits, storage, storage_url, workers):
+        for result in run_jobs(jobs, stage_and_check, limits, storage, storage_url, workers):
             importer.take(result)
             progress.advance()
         importer.flush_all()
@@ -258,67 +256,3 @@ def _existing_files(db: Database, channel: str, subdir: str, filenames: list[str
             )
         )
         return set(found)
-
-
-def _stage_and_check(job: Job, limits: Limits, storage: Storage) -> Result:
-    """Check a local file as an upload is checked, from the very bytes that will be stored.
-
-    A small file is read into memory once, hashed and checked there, and its bytes go back
-    with the result (the main process writes them to their final key: on an object store
-    that is one request per file instead of a staging PUT and a move). A larger one is
-    copied into a staging key, hashing as it goes, and checked from the staged copy."""
-    try:
-        size = os.stat(job.location).st_size
-        if size > limits.max_size:  # refuse before copying a huge file
-            raise TooLarge(f"{job.filename} is larger than the limit of {limits.max_size} bytes")
-        if size <= limits.hold_up_to:
-            staged, held = _read(job.location, size)
-        else:
-            staged, held = _stage(job.location, storage), None
-    except (TaipanError, OSError) as exc:
-        return Result(job, None, message(exc))
-    try:
-        checked = check_package(
-            storage,
-            staged,
-            job.filename,
-            max_size=limits.max_size,
-            max_ratio=limits.max_ratio,
-            expected_subdir=job.subdir,
-            data=held,
-        )
-    except (TaipanError, OSError) as exc:
-        if held is None:
-            storage.delete(staged.key)
-        return Result(job, None, message(exc))
-    if held is not None:
-        return Result(job, checked, None, data=held)
-    return Result(job, checked, None, staged.key)
-
-
-def _read(path: str, size: int) -> tuple[Staged, bytes]:
-    """A small file's bytes and their hashes (as a staged file's, with no key: it is nowhere in storage)."""
-    with open(path, "rb") as src:
-        data = src.read(size + 1)
-    if len(data) > size:
-        raise OSError(f"{path} grew while it was read")
-    hasher = StreamHasher()
-    hasher.update(data)
-    return Staged("", hasher.result()), data
-
-
-def _stage(path: str, storage: Storage) -> Staged:
-    """Copy a file into staging, hashing it."""
-    key = staging_key("import-")
-    writer = storage.writer(key)
-    hasher = StreamHasher()
-    try:
-        with open(path, "rb") as src:
-            while chunk := src.read(CHUNK):
-                hasher.update(chunk)
-                writer.write(chunk)
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return Staged(key, hasher.result())

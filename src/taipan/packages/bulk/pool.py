@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from taipan.packages.ingest import Checked
+from taipan.packages.checks import Checked
 from taipan.storage.base import Storage
 from taipan.storage.factory import StorageConfig, open_storage
 
@@ -128,7 +128,7 @@ def _process_context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__package__ or __name__])  # the work functions of import and rebuild too
+    ctx.set_forkserver_preload([f"{__package__}.work"])  # the work functions of import and rebuild
     return ctx
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from taipan.channels.service import channel_id
-from taipan.conda.hashing import StreamHasher
 from taipan.conda.names import EXTENSIONS, check_channel_name, is_subdir
 from taipan.db.engine import Database
 from taipan.db.models import Channel, PackageFile, ShardPointer, Subdir
@@ -17,9 +16,11 @@ from taipan.errors import NotFound, TaipanError
 from taipan.indexing.state import lock_subdir, refresh_shards
 from taipan.packages import objects
 from taipan.packages.bulk.importing import ensure_channel
-from taipan.packages.bulk.pool import BATCH, CHUNK, Job, Limits, Result, default_workers, message, run_jobs
+from taipan.packages.bulk.pool import BATCH, Job, Limits, Result, default_workers, run_jobs
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
-from taipan.packages.ingest import Checked, Staged, check_package, record_files
+from taipan.packages.bulk.work import check_stored
+from taipan.packages.checks import Checked
+from taipan.packages.ingest import record_files
 from taipan.packages.objects import ATTESTATION_SUFFIX
 from taipan.storage.base import ObjectInfo, Storage
 from taipan.storage.factory import StorageConfig
@@ -78,7 +79,7 @@ def rebuild_index(
         for filename, key in sorted(filenames.items())
     ]
     progress.start(len(jobs))
-    results = run_jobs(jobs, _check_stored, limits, storage, storage_url, workers or default_workers())
+    results = run_jobs(jobs, check_stored, limits, storage, storage_url, workers or default_workers())
     recorded = _record_in_place(db, storage, results, report, progress)
     invalid = {p.location for p in report.problems}
     for ch in report.channels:
@@ -219,23 +220,3 @@ def _orphan_shards(session: Session, subdir_id: int) -> list[str]:
     has_rows = exists().where(PackageFile.subdir_id == subdir_id, PackageFile.name == ShardPointer.name)
     query = select(ShardPointer.name).where(ShardPointer.subdir_id == subdir_id, ~has_rows)
     return list(session.scalars(query))
-
-
-def _check_stored(job: Job, limits: Limits, storage: Storage) -> Result:
-    """Hash a stored package file where it lies and check it as an upload."""
-    try:
-        hasher = StreamHasher()
-        with storage.open(job.location) as f:
-            while chunk := f.read(CHUNK):
-                hasher.update(chunk)
-        checked = check_package(
-            storage,
-            Staged(job.location, hasher.result()),
-            job.filename,
-            max_size=limits.max_size,
-            max_ratio=limits.max_ratio,
-            expected_subdir=job.subdir,
-        )
-    except (TaipanError, OSError) as exc:
-        return Result(job, None, message(exc))
-    return Result(job, checked, None)
