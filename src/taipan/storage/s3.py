@@ -388,8 +388,14 @@ class S3Storage:
                 writer = self.writer(key)
                 writer.write(data)
                 writer.close()
+        # Listings are read-after-write consistent on the stores we support (AWS S3 since 2020,
+        # MinIO, R2, GCS); a size that does not match is asked for again, with a HEAD.
         listed = self._listed(list(names))
-        return [listed.get(key) or self.info(key) for key, _ in items]
+        sizes = {key: len(data) for key, data in items}
+        return [
+            info if (info := listed.get(key)) is not None and info.size == sizes[key] else self.info(key)
+            for key, _ in items
+        ]
 
     def _listed(self, keys: list[str]) -> dict[str, ObjectInfo]:
         """The infos of ``keys`` from a listing of each folder they are in, over the range of names they span.
