@@ -368,7 +368,7 @@ def main() -> None:
 
 
 def import_only(records: list[int], backends: list[str], revs: list[str]) -> None:
-    """``taipan import`` alone, for each revision on each backend and size, interleaved, best of two."""
+    """``taipan import`` alone, for each size, backend and revision in turn (best of two tries each)."""
     sys.path.insert(0, str(REPO / "bench"))
     import seed
 

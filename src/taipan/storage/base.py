@@ -91,17 +91,3 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
         raise ValueError(f"bad storage key {key!r}")
     return key
-
-
-def put_each(storage: Storage, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
-    """``put_many`` one writer at a time: for stores where each write is a cheap local call."""
-    infos = []
-    for key, data in items:
-        writer = storage.writer(key)
-        try:
-            writer.write(data)
-        except BaseException:
-            writer.abort()
-            raise
-        infos.append(writer.close())
-    return infos

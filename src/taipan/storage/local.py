@@ -30,11 +30,7 @@ class LocalWriter:
 
     def close(self) -> ObjectInfo:
         self._file.close()
-        try:
-            os.replace(self._tmp, self._final)
-        except FileNotFoundError:  # the folder is new
-            self._final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._tmp, self._final)
+        _replace(self._tmp, self._final)
         return _info(self._key, self._final)
 
     def abort(self) -> None:
@@ -85,12 +81,8 @@ class LocalStorage:
         return ObjectInfo(key=key, size=st.st_size, modified_ns=st.st_mtime_ns)
 
     def move(self, src: str, dst: str) -> ObjectInfo:
-        source, target = self._path(src), self._path(dst)
-        try:
-            os.replace(source, target)
-        except FileNotFoundError:  # the target's folder is new (or the source is missing: raised again)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+        target = self._path(dst)
+        _replace(self._path(src), target)
         return _info(dst, target)
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
@@ -103,11 +95,7 @@ class LocalStorage:
             try:
                 with open(tmp, "wb") as out:
                     out.write(data)
-                try:
-                    os.replace(tmp, final)
-                except FileNotFoundError:  # the folder is new
-                    os.makedirs(os.path.dirname(final), exist_ok=True)
-                    os.replace(tmp, final)
+                _replace(tmp, final)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -155,6 +143,16 @@ class LocalStorage:
         probe = self.root / TMP_DIR / f"probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()
+
+
+def _replace(src: str | Path, dst: str | Path) -> None:
+    """``os.replace``, making ``dst``'s folder first if it is missing (tried only when the rename
+    fails: a folder is new once, a rename happens for every file). A missing ``src`` still raises."""
+    try:
+        os.replace(src, dst)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(src, dst)
 
 
 def _info(key: str, path: Path) -> ObjectInfo:

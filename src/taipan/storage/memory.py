@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO
 
-from taipan.storage.base import ObjectInfo, check_key, put_each
+from taipan.storage.base import ObjectInfo, check_key
 
 
 class MemoryWriter:
@@ -74,7 +74,7 @@ class MemoryStorage:
             return self._stat(dst)
 
     def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[ObjectInfo]:
-        return put_each(self, items)
+        return [self._put(key, data) for key, data in items]
 
     def delete(self, key: str) -> None:
         with self._lock:

@@ -15,15 +15,7 @@ from taipan.db.models import Channel, PackageFile, Subdir
 from taipan.db.upsert import insert_or_ignore
 from taipan.errors import Conflict, NotFound
 from taipan.indexing.state import ensure_subdir
-from taipan.packages.bulk.pool import (
-    BATCH,
-    Job,
-    Limits,
-    Result,
-    default_workers,
-    in_flight,
-    run_jobs,
-)
+from taipan.packages.bulk.pool import BATCH, Job, Limits, Result, default_workers, in_flight, run_jobs
 from taipan.packages.bulk.reporting import Problem, Progress, Silent
 from taipan.packages.bulk.work import stage_and_check
 from taipan.packages.checks import Checked
